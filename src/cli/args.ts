@@ -1,0 +1,73 @@
+/**
+ * argv → raw settings, with node:util parseArgs. Unknown flags are errors.
+ */
+import { parseArgs } from 'node:util';
+import { ErrorCode, SandboxError } from '../protocol/errors.js';
+import type { RawSettings } from '../front/policy/settings.js';
+
+export const USAGE = `Usage: wasm-sandbox-mcp [serve] [options]
+
+Starts an MCP server on stdio that runs untrusted JavaScript (run_js, QuickJS) and
+Python (run_python, Pyodide) in WebAssembly sandboxes behind a policy.
+
+Options (flag > environment variable > policy file > default):
+  --policy FILE_OR_NAME  policy file, or a shipped policy name (default, strict)   [SANDBOX_POLICY]
+  --timeout MS           time limit per run, ms (default 30000)                      [TIMEOUT_MS]
+  --max-memory MB        memory limit per runtime, MiB (default 256)                 [MAX_MEMORY_MB]
+  --max-stdout BYTES     stdout cap per run (default 1048576)                        [MAX_STDOUT_BYTES]
+  --max-stderr BYTES     stderr cap per run (default 2097152)                        [MAX_STDERR_BYTES]
+  --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)     [LOG_LEVEL]
+  --key-dir DIR          capsule signing keys (default ~/.config/wasm-sandbox-mcp/keys) [SANDBOX_KEY_DIR]
+  -h, --help             print this help and exit
+  -v, --version          print the version and exit
+
+Logs go to stderr; stdout carries only JSON-RPC.`;
+
+export interface ParsedArgs {
+  command: string;
+  settings: RawSettings;
+  help: boolean;
+  version: boolean;
+  positionals: string[];
+}
+
+export function parseCliArgs(argv: string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        policy: { type: 'string' },
+        timeout: { type: 'string' },
+        'max-memory': { type: 'string' },
+        'max-stdout': { type: 'string' },
+        'max-stderr': { type: 'string' },
+        'log-level': { type: 'string' },
+        'key-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    throw new SandboxError(ErrorCode.CONFIG, `${(e as Error).message.split('\n')[0]} (see --help)`);
+  }
+  const v = parsed.values;
+  const [command = 'serve', ...positionals] = parsed.positionals;
+  return {
+    command,
+    positionals,
+    help: v.help ?? false,
+    version: v.version ?? false,
+    settings: {
+      policy: v.policy,
+      timeout: v.timeout,
+      maxMemory: v['max-memory'],
+      maxStdout: v['max-stdout'],
+      maxStderr: v['max-stderr'],
+      logLevel: v['log-level'],
+      keyDir: v['key-dir'],
+    },
+  };
+}

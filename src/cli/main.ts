@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/**
+ * The `wasm-sandbox-mcp` command. Thin: parse, resolve settings, dispatch. A configuration error
+ * is one line on stderr and exit status 2 — the server never starts half-configured.
+ */
+import { readFileSync } from 'node:fs';
+import { ErrorCode, isSandboxError } from '../protocol/errors.js';
+import { resolveSettings } from '../front/policy/settings.js';
+import { PACKAGE_VERSION } from '../front/version.js';
+import { USAGE, parseCliArgs } from './args.js';
+import { serve } from './serve.js';
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseCliArgs(argv);
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (args.version) {
+    process.stdout.write(`${PACKAGE_VERSION}\n`);
+    return;
+  }
+  const settings = resolveSettings({ flags: args.settings, env: process.env, cwd: process.cwd(), readFile: (f) => readFileSync(f, 'utf8') });
+  switch (args.command) {
+    case 'serve':
+      return serve(settings);
+    default:
+      throw Object.assign(new Error(`unknown command "${args.command}" (see --help)`), { config: true });
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  const config = (isSandboxError(e) && e.code === ErrorCode.CONFIG) || (e as { config?: boolean }).config === true;
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`wasm-sandbox-mcp: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(config ? 2 : 1);
+});

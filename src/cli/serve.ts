@@ -1,0 +1,43 @@
+/**
+ * `serve`: wire the front together and speak MCP on stdio until stdin closes or a signal arrives.
+ */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
+import { createLogger } from '../front/logger.js';
+import type { Settings } from '../front/policy/settings.js';
+import { Runner } from '../front/runner.js';
+import { SandboxClient } from '../front/sandbox-client.js';
+import { createMcpServer } from '../front/server/server.js';
+
+export async function serve(settings: Settings): Promise<void> {
+  // Anything that would print to stdout would corrupt the JSON-RPC stream: send it to stderr.
+  console.log = console.error;
+  console.info = console.error;
+  console.debug = console.error;
+
+  const logger = createLogger(settings.logLevel);
+  const keyDir = settings.keyDir ?? defaultKeyDir();
+  const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 0 } });
+  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger });
+  const server = createMcpServer(runner, { networkEnabled: settings.policy.network.enabled });
+
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ why }, 'shutting down');
+    runner.close();
+    await Promise.allSettled([server.close(), sandbox.close()]);
+    process.exit(0);
+  };
+  // The SDK's stdio transport does not notice stdin closing; the client going away ends us.
+  process.stdin.on('end', () => void shutdown('stdin ended'));
+  process.stdin.on('close', () => void shutdown('stdin closed'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  await sandbox.start();
+  await server.connect(new StdioServerTransport());
+  logger.info({ policy: settings.policyFile, keyId: signer.keyId, restrictions: sandbox.restrictions }, 'wasm-sandbox-mcp ready on stdio');
+}

@@ -1,0 +1,224 @@
+/**
+ * The only door to the sandbox host. Spawns it under the permission model, validates every message
+ * it sends (it is treated as hostile), restarts it when it dies, and guarantees every call an
+ * answer: a reply, or a clear error when the host dies, misbehaves or stops answering.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, SandboxError } from '../protocol/errors.js';
+import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
+import { HostMessage, type FrontMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import type { Logger } from './logger.js';
+import { sandboxHostLaunch } from './node-flags.js';
+
+export const HOST_SCRIPT = fileURLToPath(new URL('../sandbox/host.js', import.meta.url));
+
+export interface SandboxClientOptions {
+  publicKeys: PublicKeyEntry[];
+  logger: Logger;
+  memMb: number;
+  spares?: { js: number; python: number };
+  /** Grace between soft stop and worker.terminate() inside the host. */
+  graceMs?: number;
+  /** Extra time the front waits past a run's own deadline before it kills a wedged host. */
+  frontBackstopMs?: number;
+  startTimeoutMs?: number;
+}
+
+interface Pending {
+  resolve: (outcome: RunOutcomeWire) => void;
+  reject: (error: SandboxError) => void;
+  timer: NodeJS.Timeout;
+}
+
+const CRASH_WINDOW_MS = 30_000;
+const CRASH_LIMIT = 5;
+
+export class SandboxClient extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private starting: Promise<void> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private crashes: number[] = [];
+  /** Increments each time a new host is started; sessions compare it to notice lost state. */
+  generation = 0;
+  restrictions: string[] = [];
+
+  constructor(private readonly options: SandboxClientOptions) {
+    super();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.spawnHost().catch((e: unknown) => {
+      this.starting = undefined;
+      throw e;
+    });
+    return this.starting;
+  }
+
+  private spawnHost(): Promise<void> {
+    const { logger } = this.options;
+    const launch = sandboxHostLaunch(HOST_SCRIPT);
+    const child = spawn(launch.execPath, launch.args, {
+      env: {},
+      cwd: '/',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.child = child;
+    const generation = ++this.generation;
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line.trim()) logger.warn({ src: 'sandbox-host' }, line.slice(0, 2000));
+    });
+
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const timer = setTimeout(() => {
+        if (ready) return;
+        child.kill('SIGKILL');
+        reject(new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the sandbox host did not become ready in time'));
+      }, this.options.startTimeoutMs ?? 20_000);
+
+      child.on('message', (raw: unknown) => {
+        const parsed = HostMessage.safeParse(raw);
+        if (!parsed.success) {
+          logger.error('the sandbox host sent a malformed message; restarting it');
+          this.failAll(ErrorCode.PROTOCOL, 'the sandbox host misbehaved and was restarted');
+          child.kill('SIGKILL');
+          return;
+        }
+        const msg = parsed.data;
+        switch (msg.t) {
+          case 'ready':
+            ready = true;
+            clearTimeout(timer);
+            this.restrictions = msg.restrictions;
+            logger.info({ pid: msg.pid, node: msg.node, restrictions: msg.restrictions }, 'sandbox host ready');
+            resolve();
+            return;
+          case 'log':
+            logger[msg.level]({ src: 'sandbox-host' }, msg.msg);
+            return;
+          case 'result':
+            this.settle(msg.id, (p) => p.resolve(msg.outcome));
+            return;
+          case 'refused':
+            this.settle(msg.id, (p) => p.reject(new SandboxError(toCode(msg.code), msg.message)));
+            return;
+        }
+      });
+
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (this.child === child) this.child = undefined;
+        this.starting = undefined;
+        if (!ready) {
+          reject(new SandboxError(ErrorCode.SANDBOX_CRASHED, `the sandbox host exited before it was ready (${signal ?? code})`));
+          return;
+        }
+        this.failAll(ErrorCode.SANDBOX_CRASHED, 'the sandbox host stopped during the run; the run was lost');
+        if (this.closed) return;
+        logger.warn({ code, signal, generation }, 'sandbox host exited; restarting');
+        this.emit('restart', this.generation);
+        this.restartSoon();
+      });
+
+      child.on('error', (e) => logger.error({ err: e.message }, 'sandbox host process error'));
+      this.sendTo(child, {
+        t: 'init',
+        keyring: this.options.publicKeys,
+        spares: this.options.spares ?? { js: 1, python: 0 },
+        memMb: this.options.memMb,
+        graceMs: this.options.graceMs ?? 200,
+      });
+    });
+  }
+
+  private restartSoon(): void {
+    const now = Date.now();
+    this.crashes = this.crashes.filter((t) => now - t < CRASH_WINDOW_MS);
+    this.crashes.push(now);
+    const delay = this.crashes.length >= CRASH_LIMIT ? 2000 : 0;
+    setTimeout(() => {
+      if (!this.closed) this.start().catch((e: Error) => this.options.logger.error({ err: e.message }, 'sandbox host restart failed'));
+    }, delay).unref();
+  }
+
+  private sendTo(child: ChildProcess, msg: FrontMessage): void {
+    if (child.connected) child.send(msg);
+  }
+
+  private settle(id: number, fn: (p: Pending) => void): void {
+    const p = this.pending.get(id);
+    if (!p) {
+      this.options.logger.warn({ id }, 'the sandbox host answered a run that is not pending');
+      return;
+    }
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    fn(p);
+  }
+
+  private failAll(code: ErrorCode, message: string): void {
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new SandboxError(code, message));
+    }
+  }
+
+  /**
+   * Run a signed capsule. `deadlineMs` is the run's own time limit; if the host has not answered
+   * well past it, the host is considered wedged and is killed (and restarted).
+   */
+  async run(capsule: SignedCapsule, files: Array<{ path: string; data: Uint8Array }>, deadlineMs: number, signal?: AbortSignal): Promise<RunOutcomeWire> {
+    if (this.closed) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the server is shutting down');
+    await this.start();
+    const child = this.child;
+    if (!child?.connected) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the sandbox host is not available');
+    const id = this.nextId++;
+    const backstop = deadlineMs + (this.options.graceMs ?? 200) + (this.options.frontBackstopMs ?? 3000);
+    return new Promise<RunOutcomeWire>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.options.logger.error({ id }, 'the sandbox host stopped answering; killing it');
+        this.settle(id, (p) => p.reject(new SandboxError(ErrorCode.TIMEOUT, `the run exceeded its ${deadlineMs} ms time limit and the sandbox host had to be restarted`)));
+        child.kill('SIGKILL');
+      }, backstop);
+      this.pending.set(id, { resolve, reject, timer });
+      const onAbort = () => this.sendTo(child, { t: 'cancel', id });
+      if (signal) {
+        if (signal.aborted) queueMicrotask(onAbort);
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.sendTo(child, { t: 'run', id, capsule, files });
+    });
+  }
+
+  drop(language: 'js' | 'python', session: string): void {
+    if (this.child) this.sendTo(this.child, { t: 'drop', language, session });
+  }
+
+  /** Stop the host and wait for it to exit. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll(ErrorCode.SANDBOX_CRASHED, 'the server is shutting down');
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.disconnect?.();
+      setTimeout(() => child.kill('SIGKILL'), 1500).unref();
+    });
+  }
+}
+
+function toCode(code: string): ErrorCode {
+  return (Object.values(ErrorCode) as string[]).includes(code) ? (code as ErrorCode) : ErrorCode.INTERNAL;
+}

@@ -1,0 +1,110 @@
+/**
+ * Named sessions: one per caller-chosen name, shared by both languages for files and kept per
+ * language for global state. Calls of one session run one at a time, in arrival order; different
+ * sessions run concurrently. Idle sessions are dropped after the policy's TTL.
+ */
+import { ErrorCode, SandboxError } from '../../protocol/errors.js';
+
+export type Language = 'js' | 'python';
+
+export interface Session {
+  readonly name: string;
+  lastUsed: number;
+  /** Calls queued or running. */
+  active: number;
+  /** Languages whose runtime holds state, with the host generation it lives in. */
+  runtimes: Map<Language, number>;
+  tail: Promise<unknown>;
+}
+
+export interface SessionManagerOptions {
+  maxSessions: number;
+  idleTtlMs: number;
+  /** Called when a session is dropped (TTL, reset), so its runtimes and files can be freed. */
+  onDrop: (session: Session) => void;
+  now?: () => number;
+}
+
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SessionManagerOptions) {
+    this.now = options.now ?? Date.now;
+    this.sweeper = setInterval(() => this.sweep(), Math.max(1000, Math.min(60_000, options.idleTtlMs / 4)));
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  get(name: string): Session | undefined {
+    return this.sessions.get(name);
+  }
+
+  names(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  private open(name: string): Session {
+    let s = this.sessions.get(name);
+    if (s) return s;
+    if (this.sessions.size >= this.options.maxSessions) {
+      this.sweep();
+      if (this.sessions.size >= this.options.maxSessions) {
+        throw new SandboxError(
+          ErrorCode.SESSION_LIMIT,
+          `too many sessions: the policy allows ${this.options.maxSessions}; call reset_session on one you no longer need, or wait for an idle one to expire`,
+          { retryAfterMs: this.msUntilNextExpiry() },
+        );
+      }
+    }
+    s = { name, lastUsed: this.now(), active: 0, runtimes: new Map(), tail: Promise.resolve() };
+    this.sessions.set(name, s);
+    return s;
+  }
+
+  /** Run `fn` in the session's queue: after every earlier call of the same session. */
+  async withSession<T>(name: string, fn: (session: Session) => Promise<T>): Promise<T> {
+    const s = this.open(name);
+    s.active++;
+    s.lastUsed = this.now();
+    const run = s.tail.then(() => fn(s));
+    s.tail = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      s.active--;
+      s.lastUsed = this.now();
+    }
+  }
+
+  /** Drop a session now. Returns false if there was none. */
+  reset(name: string): boolean {
+    const s = this.sessions.get(name);
+    if (!s) return false;
+    this.sessions.delete(name);
+    this.options.onDrop(s);
+    return true;
+  }
+
+  sweep(): void {
+    const now = this.now();
+    for (const s of [...this.sessions.values()]) {
+      if (s.active === 0 && now - s.lastUsed >= this.options.idleTtlMs) this.reset(s.name);
+    }
+  }
+
+  private msUntilNextExpiry(): number {
+    const now = this.now();
+    let best = this.options.idleTtlMs;
+    for (const s of this.sessions.values()) if (s.active === 0) best = Math.min(best, Math.max(0, s.lastUsed + this.options.idleTtlMs - now));
+    return best;
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+}

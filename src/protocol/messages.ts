@@ -1,0 +1,109 @@
+/**
+ * The messages between the front and the sandbox host, over Node's IPC channel.
+ * Both sides validate what they receive: the front treats every host message as hostile input
+ * (a compromised host could send anything), and the host refuses malformed instructions.
+ */
+import { z } from 'zod';
+import type { JsonValue } from './json.js';
+
+export const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const LanguageSchema = z.enum(['js', 'python']);
+
+const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema)]),
+);
+
+const Bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
+
+export const SignedCapsuleWire = z.strictObject({
+  body: z.string(),
+  signature: z.string(),
+  keyId: z.string(),
+});
+
+export const InputFileWire = z.strictObject({ path: z.string(), data: Bytes });
+
+// ---- front → host ----------------------------------------------------------------------------
+
+export const InitMessage = z.strictObject({
+  t: z.literal('init'),
+  keyring: z.array(z.strictObject({ keyId: z.string(), publicKey: z.string() })).min(1),
+  /** Warm spare workers kept per language, so a new session starts in milliseconds. */
+  spares: z.strictObject({ js: z.number().int().min(0).max(16), python: z.number().int().min(0).max(16) }),
+  /** Memory limit of pre-warmed runtimes (the policy's memMb). */
+  memMb: z.number().int().min(1).max(65_536),
+  /** Grace between the soft stop and `worker.terminate()`. */
+  graceMs: z.number().int().min(1).max(10_000),
+});
+
+export const RunMessage = z.strictObject({
+  t: z.literal('run'),
+  id: z.number().int().nonnegative(),
+  capsule: SignedCapsuleWire,
+  files: z.array(InputFileWire),
+});
+
+export const CancelMessage = z.strictObject({ t: z.literal('cancel'), id: z.number().int().nonnegative() });
+export const DropMessage = z.strictObject({
+  t: z.literal('drop'),
+  language: LanguageSchema,
+  session: z.string().regex(SESSION_NAME),
+});
+
+export const FrontMessage = z.discriminatedUnion('t', [InitMessage, RunMessage, CancelMessage, DropMessage]);
+export type FrontMessage = z.infer<typeof FrontMessage>;
+export type RunMessage = z.infer<typeof RunMessage>;
+export type InitMessage = z.infer<typeof InitMessage>;
+
+// ---- host → front ----------------------------------------------------------------------------
+
+export const GuestErrorWire = z.strictObject({
+  type: z.string().max(200),
+  message: z.string().max(64 * 1024),
+  traceback: z.string().max(256 * 1024).optional(),
+});
+
+export const OutputFileWire = z.strictObject({
+  path: z.string().max(4096),
+  kind: z.enum(['file', 'symlink', 'other']),
+  data: Bytes.optional(),
+  deleted: z.boolean().optional(),
+});
+
+export const RunOutcomeWire = z.strictObject({
+  /** Stable error code when the run did not succeed. */
+  code: z.string().max(64).optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  result: JsonValueSchema.optional(),
+  error: GuestErrorWire.optional(),
+  durationMs: z.number().nonnegative(),
+  /** The runtime had no earlier state (a new session, or one whose runtime was discarded). */
+  freshState: z.boolean(),
+  files: z.array(OutputFileWire).max(10_000).optional(),
+});
+export type RunOutcomeWire = z.infer<typeof RunOutcomeWire>;
+
+export const ReadyMessage = z.strictObject({
+  t: z.literal('ready'),
+  pid: z.number().int(),
+  node: z.string(),
+  restrictions: z.array(z.string()),
+});
+export const ResultMessage = z.strictObject({ t: z.literal('result'), id: z.number().int().nonnegative(), outcome: RunOutcomeWire });
+export const RefusedMessage = z.strictObject({
+  t: z.literal('refused'),
+  id: z.number().int().nonnegative(),
+  code: z.string().max(64),
+  message: z.string().max(4096),
+});
+export const LogMessage = z.strictObject({
+  t: z.literal('log'),
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  msg: z.string().max(8192),
+});
+
+export const HostMessage = z.discriminatedUnion('t', [ReadyMessage, ResultMessage, RefusedMessage, LogMessage]);
+export type HostMessage = z.infer<typeof HostMessage>;

@@ -1,0 +1,114 @@
+/**
+ * Entry of the sandbox host process. It checks its own restrictions, takes the keyring from the
+ * front, and then runs capsules it has verified — nothing else. Every instruction from the IPC
+ * channel is validated; a bad one is refused, never half-obeyed.
+ */
+import { ErrorCode, SandboxError, isSandboxError } from '../protocol/errors.js';
+import { keyringFromPublicKeys, sha256Hex, verifyCapsule, type Keyring } from '../protocol/capsule.js';
+import { FrontMessage, type HostMessage, type RunMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import { WorkerPool } from './pool.js';
+import { selfCheck } from './self-check.js';
+
+function send(msg: HostMessage): void {
+  if (process.connected) process.send!(msg);
+}
+
+function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
+  send({ t: 'log', level, msg: msg.slice(0, 8000) });
+}
+
+const check = selfCheck();
+if (!check.ok) {
+  // Say why on both channels: the front may not have an IPC listener yet.
+  process.stderr.write(`sandbox host refuses to start: restrictions not in force: ${check.failures.join(', ')}\n`);
+  log('error', `sandbox host refuses to start: restrictions not in force: ${check.failures.join(', ')}`);
+  process.exit(78);
+}
+
+let keyring: Keyring | undefined;
+let pool: WorkerPool | undefined;
+const inflight = new Map<number, AbortController>();
+
+async function handleRun(msg: RunMessage): Promise<void> {
+  const abort = new AbortController();
+  inflight.set(msg.id, abort);
+  try {
+    if (!keyring || !pool) throw new SandboxError(ErrorCode.INTERNAL, 'sandbox host is not initialised');
+    // Verify first; run exactly the verified bytes.
+    const { body } = verifyCapsule(msg.capsule, keyring, Date.now());
+    if (msg.files.length !== body.files.length) throw new SandboxError(ErrorCode.CAPSULE_INVALID, 'input files do not match the capsule');
+    body.files.forEach((f, i) => {
+      const got = msg.files[i]!;
+      if (got.path !== f.path || got.data.byteLength !== f.size || sha256Hex(got.data) !== f.sha256) {
+        throw new SandboxError(ErrorCode.CAPSULE_INVALID, `input file ${JSON.stringify(f.path)} does not match its digest in the capsule`);
+      }
+    });
+    const limits = body.policy.limits;
+    const r = await pool.run(
+      body.language,
+      body.session,
+      body.code,
+      { timeoutMs: limits.timeoutMs, memMb: limits.memMb, stdoutBytes: limits.stdoutBytes, stderrBytes: limits.stderrBytes },
+      abort.signal,
+    );
+    const outcome: RunOutcomeWire = {
+      ...r.output,
+      durationMs: r.durationMs,
+      freshState: r.freshState,
+    };
+    if (r.outcome.status === 'ok') {
+      if (r.outcome.result !== undefined) outcome.result = r.outcome.result;
+    } else {
+      outcome.code = r.outcome.code;
+      outcome.error = r.outcome.error;
+    }
+    send({ t: 'result', id: msg.id, outcome });
+  } catch (e) {
+    const code = isSandboxError(e) ? e.code : ErrorCode.INTERNAL;
+    const message = isSandboxError(e) ? e.message : 'the sandbox host failed to run the capsule';
+    if (!isSandboxError(e)) log('error', `run ${msg.id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    send({ t: 'refused', id: msg.id, code, message });
+  } finally {
+    inflight.delete(msg.id);
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  const parsed = FrontMessage.safeParse(raw);
+  if (!parsed.success) {
+    log('warn', 'ignored a malformed message from the front');
+    return;
+  }
+  const msg = parsed.data;
+  switch (msg.t) {
+    case 'init': {
+      if (keyring) return log('warn', 'ignored a second init');
+      keyring = keyringFromPublicKeys(msg.keyring);
+      pool = new WorkerPool({
+        spares: msg.spares,
+        memMb: msg.memMb,
+        graceMs: msg.graceMs,
+        onWorkerError: (language, e) => log('error', `${language} runtime worker failed: ${e.message}`),
+      });
+      pool.warm('js');
+      pool.warm('python');
+      send({ t: 'ready', pid: process.pid, node: process.version, restrictions: check.restrictions });
+      return;
+    }
+    case 'run':
+      void handleRun(msg);
+      return;
+    case 'cancel':
+      inflight.get(msg.id)?.abort();
+      return;
+    case 'drop':
+      pool?.drop(msg.language, msg.session);
+      return;
+  }
+});
+
+// The front is our only reason to exist: when it goes, we go.
+process.on('disconnect', () => {
+  void pool?.close().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+});

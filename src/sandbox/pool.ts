@@ -1,0 +1,130 @@
+/**
+ * Which worker runs what. A named session owns one worker for its whole life (its guest state
+ * lives there); a sessionless run gets a fresh guest state: a new QuickJS runtime in a reusable
+ * worker, or a single-use pre-warmed Pyodide worker. Warm spares make new sessions start fast.
+ */
+import { RuntimeWorker, type WorkerRunResult } from './runtime-worker.js';
+import type { GuestLimits, Language } from './runtimes/types.js';
+
+/** Languages whose adapters can give a worker a clean new state cheaply (see RuntimeAdapter). */
+const REUSABLE: Record<Language, boolean> = { js: true, python: false };
+const MAX_IDLE_REUSABLE = 4;
+
+export interface PoolOptions {
+  spares: Record<Language, number>;
+  memMb: number;
+  graceMs: number;
+  onWorkerError?: (language: Language, error: Error) => void;
+}
+
+export interface PoolRunResult extends WorkerRunResult {
+  /** The run started from an empty guest state. */
+  freshState: boolean;
+}
+
+export class WorkerPool {
+  private readonly sessions = new Map<string, RuntimeWorker>();
+  private readonly idle: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
+  private readonly spares: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
+  private snapshots: Partial<Record<Language, Uint8Array>> = {};
+
+  constructor(private readonly options: PoolOptions) {}
+
+  setSnapshot(language: Language, snapshot: Uint8Array): void {
+    this.snapshots[language] = snapshot;
+  }
+
+  /** Start the warm spares. */
+  warm(language: Language): void {
+    this.refill(language);
+  }
+
+  private spawn(language: Language, memMb = this.options.memMb): RuntimeWorker {
+    const w = new RuntimeWorker({ language, memMb, graceMs: this.options.graceMs, snapshot: this.snapshots[language] });
+    w.ready.catch((e: Error) => this.options.onWorkerError?.(language, e));
+    return w;
+  }
+
+  private refill(language: Language): void {
+    const list = this.spares[language];
+    for (let i = list.length - 1; i >= 0; i--) if (!list[i]!.isAlive) list.splice(i, 1);
+    while (list.length < this.options.spares[language]) list.push(this.spawn(language));
+  }
+
+  private take(language: Language, memMb: number): RuntimeWorker {
+    if (memMb === this.options.memMb) {
+      const list = this.spares[language];
+      while (list.length) {
+        const w = list.shift()!;
+        if (w.isAlive) {
+          queueMicrotask(() => this.refill(language));
+          return w;
+        }
+      }
+    }
+    return this.spawn(language, memMb);
+  }
+
+  static key(language: Language, session: string): string {
+    return `${language}:${session}`;
+  }
+
+  async run(language: Language, session: string | null, code: string, limits: GuestLimits, signal?: AbortSignal): Promise<PoolRunResult> {
+    if (session !== null) return this.runInSession(language, session, code, limits, signal);
+    let worker: RuntimeWorker | undefined;
+    if (REUSABLE[language]) {
+      const idle = this.idle[language];
+      while (idle.length && !worker) {
+        const w = idle.pop()!;
+        if (w.isAlive && w.memMb === limits.memMb) worker = w;
+        else void w.terminate();
+      }
+    }
+    worker ??= this.take(language, limits.memMb);
+    try {
+      const result = await worker.run(code, limits, true, signal);
+      return { ...result, freshState: true };
+    } finally {
+      if (REUSABLE[language] && worker.isAlive && this.idle[language].length < MAX_IDLE_REUSABLE) this.idle[language].push(worker);
+      else void worker.terminate();
+    }
+  }
+
+  private async runInSession(language: Language, session: string, code: string, limits: GuestLimits, signal?: AbortSignal): Promise<PoolRunResult> {
+    const key = WorkerPool.key(language, session);
+    let worker = this.sessions.get(key);
+    if (worker && (!worker.isAlive || worker.memMb !== limits.memMb)) {
+      void worker.terminate();
+      worker = undefined;
+    }
+    if (!worker) {
+      worker = this.take(language, limits.memMb);
+      this.sessions.set(key, worker);
+    }
+    // A worker that lost its state (or never had one) starts from scratch.
+    const fresh = !worker.hasState;
+    const result = await worker.run(code, limits, fresh, signal);
+    if (!worker.isAlive && this.sessions.get(key) === worker) this.sessions.delete(key);
+    return { ...result, freshState: fresh };
+  }
+
+  drop(language: Language, session: string): boolean {
+    const key = WorkerPool.key(language, session);
+    const worker = this.sessions.get(key);
+    if (!worker) return false;
+    this.sessions.delete(key);
+    void worker.terminate();
+    return true;
+  }
+
+  /** The worker currently serving a session, for cancellation. */
+  sessionWorker(language: Language, session: string): RuntimeWorker | undefined {
+    return this.sessions.get(WorkerPool.key(language, session));
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values(), ...this.idle.js, ...this.idle.python, ...this.spares.js, ...this.spares.python];
+    this.sessions.clear();
+    await Promise.allSettled(all.map((w) => w.terminate()));
+  }
+}

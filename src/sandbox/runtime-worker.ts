@@ -1,0 +1,193 @@
+/**
+ * The sandbox host's handle on one runtime worker thread. It owns the hard backstop of every limit:
+ * a soft stop through the shared control array first (QuickJS interrupt, Python KeyboardInterrupt),
+ * then `worker.terminate()` after a short grace. Output survives termination because it lives in a
+ * SharedArrayBuffer owned by this side.
+ */
+import { Worker } from 'node:worker_threads';
+import { ErrorCode } from '../protocol/errors.js';
+import { OutputBuffer, type CapturedOutput } from './output-buffer.js';
+import {
+  CONTROL_PY_SIGNAL,
+  CONTROL_SLOTS,
+  CONTROL_STOP,
+  StopReason,
+  type GuestLimits,
+  type Language,
+  type RunOutcome,
+} from './runtimes/types.js';
+import type { WorkerData, WorkerReply, WorkerRunRequest } from './worker-messages.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** Native stack of the worker thread; QuickJS and CPython recurse deeply. */
+const WORKER_STACK_MB = 8;
+
+export interface WorkerRunResult {
+  outcome: RunOutcome;
+  output: CapturedOutput;
+  durationMs: number;
+  /** The guest state is gone (terminated, crashed or discarded after a fatal error). */
+  stateLost: boolean;
+}
+
+export interface RuntimeWorkerOptions {
+  language: Language;
+  memMb: number;
+  graceMs: number;
+  snapshot?: Uint8Array | undefined;
+}
+
+let nextWorkerId = 1;
+
+export class RuntimeWorker {
+  readonly id = nextWorkerId++;
+  readonly language: Language;
+  readonly memMb: number;
+  readonly ready: Promise<void>;
+  /** Whether this worker currently holds guest state that a next run could see. */
+  hasState = false;
+  private readonly worker: Worker;
+  private readonly control: Int32Array;
+  private readonly graceMs: number;
+  private output: OutputBuffer | undefined;
+  private alive = true;
+  private running: ((reply: WorkerReply | { t: 'exit'; code: number; oom: boolean }) => void) | undefined;
+  private hardStop: NodeJS.Timeout | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(options: RuntimeWorkerOptions) {
+    this.language = options.language;
+    this.memMb = options.memMb;
+    this.graceMs = options.graceMs;
+    const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
+    this.control = new Int32Array(control);
+    const data: WorkerData = { language: options.language, control, memMb: options.memMb, snapshot: options.snapshot };
+    this.worker = new Worker(WORKER_URL, {
+      workerData: data,
+      // The worker's own stdio never reaches the host's: guest output only travels via OutputBuffer.
+      stdout: true,
+      stderr: true,
+      stdin: false,
+      env: {},
+      resourceLimits: { stackSizeMb: WORKER_STACK_MB, maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+    });
+    this.worker.stdout.resume();
+    this.worker.stderr.resume();
+    let oom = false;
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: WorkerReply) => {
+        if (m?.t === 'ready') resolve();
+        else if (m?.t === 'load-failed') reject(new Error(`runtime failed to load: ${m.message}`));
+        else this.running?.(m);
+      };
+      this.worker.on('message', onMessage);
+      this.worker.on('error', (e: Error & { code?: string }) => {
+        if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') oom = true;
+        reject(e);
+      });
+      this.worker.on('exit', (code) => {
+        this.alive = false;
+        this.hasState = false;
+        clearTimeout(this.hardStop);
+        reject(new Error(`runtime worker exited (${code})`));
+        this.running?.({ t: 'exit', code, oom });
+      });
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  get isAlive(): boolean {
+    return this.alive;
+  }
+
+  /** Runs are strictly one at a time per worker; a second call waits for the first. */
+  run(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
+    const next = this.tail.then(() => this.runNow(code, limits, fresh, signal));
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runNow(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
+    await this.ready;
+    if (!this.alive) throw new Error('runtime worker is not alive');
+    if (signal?.aborted) {
+      return {
+        outcome: { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal: false },
+        output: { stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false },
+        durationMs: 0,
+        stateLost: fresh,
+      };
+    }
+    const onAbort = () => this.stop(StopReason.CANCELLED);
+    if (!this.output?.fits(limits.stdoutBytes, limits.stderrBytes)) {
+      this.output = OutputBuffer.allocate(limits.stdoutBytes, limits.stderrBytes);
+    }
+    const output = this.output;
+    output.reset();
+    Atomics.store(this.control, CONTROL_STOP, StopReason.NONE);
+    Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
+    const started = performance.now();
+    const deadline = Date.now() + limits.timeoutMs;
+    const request: WorkerRunRequest = {
+      t: 'run',
+      code,
+      limits,
+      deadline,
+      fresh,
+      output: { sab: output.sab, stdoutCap: output.stdoutCap, stderrCap: output.stderrCap },
+    };
+    const softStop = setTimeout(() => this.stop(StopReason.TIMEOUT), limits.timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const reply = await new Promise<WorkerReply | { t: 'exit'; code: number; oom: boolean }>((resolve) => {
+        this.running = resolve;
+        this.worker.postMessage(request);
+      });
+      const durationMs = performance.now() - started;
+      if (reply.t === 'done') {
+        this.hasState = !reply.discarded;
+        return { outcome: reply.outcome, output: output.read(), durationMs, stateLost: reply.discarded || fresh };
+      }
+      const death = reply.t === 'exit' ? reply : { code: -1, oom: false };
+      return { outcome: this.deathOutcome(death, limits), output: output.read(), durationMs, stateLost: true };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(softStop);
+      clearTimeout(this.hardStop);
+      this.hardStop = undefined;
+      this.running = undefined;
+    }
+  }
+
+  /** What a run that ended with the worker's death gets, by why the worker died. */
+  private deathOutcome(reply: { code: number; oom: boolean }, limits: GuestLimits): RunOutcome {
+    const reason = Atomics.load(this.control, CONTROL_STOP);
+    if (reason === StopReason.TIMEOUT) {
+      return { status: 'error', code: ErrorCode.TIMEOUT, error: { type: 'Timeout', message: `the run exceeded its ${limits.timeoutMs} ms time limit` }, fatal: true };
+    }
+    if (reason === StopReason.CANCELLED) {
+      return { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal: true };
+    }
+    if (reply.oom) {
+      return { status: 'error', code: ErrorCode.MEMORY, error: { type: 'MemoryError', message: 'the run exceeded its memory limit' }, fatal: true };
+    }
+    return { status: 'error', code: ErrorCode.SANDBOX_CRASHED, error: { type: 'SandboxError', message: 'the runtime crashed; its state was discarded' }, fatal: true };
+  }
+
+  /** Ask the guest to stop; if it has not stopped after the grace period, terminate the thread. */
+  stop(reason: StopReason): void {
+    if (!this.alive || !this.running) return;
+    if (Atomics.compareExchange(this.control, CONTROL_STOP, StopReason.NONE, reason) === StopReason.NONE) {
+      Atomics.store(this.control, CONTROL_PY_SIGNAL, 2);
+      Atomics.notify(this.control, CONTROL_STOP);
+    }
+    this.hardStop ??= setTimeout(() => void this.terminate(), this.graceMs);
+  }
+
+  async terminate(): Promise<void> {
+    if (!this.alive) return;
+    this.alive = false;
+    this.hasState = false;
+    await this.worker.terminate();
+  }
+}

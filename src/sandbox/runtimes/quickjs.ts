@@ -1,0 +1,426 @@
+/**
+ * run_js on QuickJS (quickjs-emscripten, sync release variant). The guest realm is the QuickJS VM;
+ * this file is its host side and the only JavaScript-specific code of the pipeline.
+ */
+import {
+  newQuickJSWASMModuleFromVariant,
+  type QuickJSContext,
+  type QuickJSHandle,
+  type QuickJSRuntime,
+  type QuickJSWASMModule,
+} from 'quickjs-emscripten-core';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { JsonValue } from '../../protocol/json.js';
+import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
+import { rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
+import {
+  CONTROL_STOP,
+  StopReason,
+  type InstanceOptions,
+  type RunContext,
+  type RunOutcome,
+  type RuntimeAdapter,
+  type RuntimeInstance,
+} from './types.js';
+
+const MiB = 1024 * 1024;
+/** QuickJS's own stack limit; the worker thread's native stack is larger (stackSizeMb). */
+const QUICKJS_STACK_BYTES = 1 * MiB;
+/** Most timers a run may keep pending at once. */
+const MAX_TIMERS = 10_000;
+/** Longest single idle wait, so a stop request is noticed promptly even without a notify. */
+const MAX_IDLE_WAIT_MS = 50;
+const MAX_TEXT = 64 * 1024;
+
+let wasmModule: QuickJSWASMModule | undefined;
+
+interface Timer {
+  id: number;
+  due: number;
+  interval: number | undefined;
+  fn: QuickJSHandle;
+  args: QuickJSHandle[];
+}
+
+function clip(text: string, max = MAX_TEXT): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+class QuickJsInstance implements RuntimeInstance {
+  private readonly runtime: QuickJSRuntime;
+  private readonly context: QuickJSContext;
+  private readonly control: Int32Array;
+  private readonly helpers: { toJson: QuickJSHandle; format: QuickJSHandle; tooBig: QuickJSHandle };
+  private current: RunContext | undefined;
+  private interrupted = false;
+  private timers = new Map<number, Timer>();
+  private nextTimerId = 1;
+
+  constructor(module: QuickJSWASMModule, options: InstanceOptions) {
+    this.control = options.control;
+    this.runtime = module.newRuntime();
+    this.runtime.setMemoryLimit(options.memMb * MiB);
+    this.runtime.setMaxStackSize(QUICKJS_STACK_BYTES);
+    this.runtime.setInterruptHandler(() => this.shouldInterrupt());
+    this.context = this.runtime.newContext();
+    this.helpers = this.installIntrinsics();
+    this.installConsole();
+    this.installTimers();
+  }
+
+  private shouldInterrupt(): boolean {
+    if (this.interrupted) return true;
+    const ctx = this.current;
+    if (Atomics.load(this.control, CONTROL_STOP) !== StopReason.NONE || (ctx && Date.now() > ctx.deadline)) {
+      this.interrupted = true;
+    }
+    return this.interrupted;
+  }
+
+  private installIntrinsics() {
+    const r = this.context.evalCode(INTRINSICS_SOURCE, 'intrinsics.js');
+    const obj = this.context.unwrapResult(r);
+    const helpers = {
+      toJson: this.context.getProp(obj, 'toJson'),
+      format: this.context.getProp(obj, 'format'),
+      tooBig: this.context.getProp(obj, 'TOO_BIG'),
+    };
+    obj.dispose();
+    return helpers;
+  }
+
+  private write(stream: 'stdout' | 'stderr', text: string): void {
+    this.current?.output.write(stream, text);
+  }
+
+  /** Render console arguments with the pre-captured formatter, in the guest realm, bounded. */
+  private formatArgs(args: QuickJSHandle[]): string {
+    const parts: string[] = [];
+    for (const arg of args) {
+      if (this.context.typeof(arg) === 'string') {
+        parts.push(this.context.getString(arg));
+        continue;
+      }
+      const r = this.context.callFunction(this.helpers.format, this.context.undefined, arg);
+      if (r.error) {
+        r.error.dispose();
+        parts.push('[unprintable]');
+        continue;
+      }
+      parts.push(this.context.typeof(r.value) === 'string' ? this.context.getString(r.value) : '[unprintable]');
+      r.value.dispose();
+    }
+    return parts.join(' ');
+  }
+
+  private installConsole(): void {
+    const vm = this.context;
+    const consoleObj = vm.newObject();
+    const bind = (name: string, stream: 'stdout' | 'stderr') => {
+      const fn = vm.newFunction(name, (...args) => {
+        const text = this.formatArgs(args);
+        this.write(stream, text.endsWith('\n') ? text : `${text}\n`);
+      });
+      vm.setProp(consoleObj, name, fn);
+      fn.dispose();
+    };
+    for (const name of ['log', 'info', 'debug', 'trace']) bind(name, 'stdout');
+    for (const name of ['error', 'warn']) bind(name, 'stderr');
+    vm.setProp(vm.global, 'console', consoleObj);
+    consoleObj.dispose();
+  }
+
+  private installTimers(): void {
+    const vm = this.context;
+    const add = (interval: boolean) => (fn: QuickJSHandle, delay?: QuickJSHandle, ...args: QuickJSHandle[]) => {
+      if (vm.typeof(fn) !== 'function') return vm.newError({ name: 'TypeError', message: 'callback must be a function' });
+      if (this.timers.size >= MAX_TIMERS) return vm.newError({ name: 'RangeError', message: `more than ${MAX_TIMERS} timers` });
+      const ms = delay && vm.typeof(delay) === 'number' ? Math.max(0, Math.min(vm.getNumber(delay), 2 ** 31 - 1)) || 0 : 0;
+      const id = this.nextTimerId++;
+      this.timers.set(id, { id, due: Date.now() + ms, interval: interval ? Math.max(ms, 1) : undefined, fn: fn.dup(), args: args.map((a) => a.dup()) });
+      return vm.newNumber(id);
+    };
+    const clear = (idHandle?: QuickJSHandle) => {
+      if (!idHandle || vm.typeof(idHandle) !== 'number') return;
+      const timer = this.timers.get(vm.getNumber(idHandle));
+      if (timer) this.dropTimer(timer);
+    };
+    for (const [name, impl] of [
+      ['setTimeout', add(false)],
+      ['setInterval', add(true)],
+      ['clearTimeout', clear],
+      ['clearInterval', clear],
+    ] as const) {
+      const fn = vm.newFunction(name, impl as never);
+      vm.setProp(vm.global, name, fn);
+      fn.dispose();
+    }
+  }
+
+  private dropTimer(timer: Timer): void {
+    this.timers.delete(timer.id);
+    timer.fn.dispose();
+    for (const a of timer.args) a.dispose();
+  }
+
+  private clearTimers(): void {
+    for (const t of [...this.timers.values()]) this.dropTimer(t);
+  }
+
+  /** Fire every due timer once. Returns an error handle if a callback threw uncaught. */
+  private fireDueTimers(): QuickJSHandle | undefined {
+    const now = Date.now();
+    const due = [...this.timers.values()].filter((t) => t.due <= now).sort((a, b) => a.due - b.due || a.id - b.id);
+    for (const t of due) {
+      if (!this.timers.has(t.id)) continue;
+      if (t.interval === undefined) this.timers.delete(t.id);
+      else t.due = now + t.interval;
+      const r = this.context.callFunction(t.fn, this.context.undefined, ...t.args);
+      if (t.interval === undefined) {
+        t.fn.dispose();
+        for (const a of t.args) a.dispose();
+      }
+      if (r.error) return r.error;
+      r.value.dispose();
+    }
+    return undefined;
+  }
+
+  private nextTimerDue(): number | undefined {
+    let min: number | undefined;
+    for (const t of this.timers.values()) if (min === undefined || t.due < min) min = t.due;
+    return min;
+  }
+
+  private async idle(untilMs: number): Promise<void> {
+    const ms = Math.max(0, Math.min(untilMs - Date.now(), MAX_IDLE_WAIT_MS));
+    // Wakes early when the host posts a stop (it calls Atomics.notify on CONTROL_STOP).
+    const w = Atomics.waitAsync(this.control, CONTROL_STOP, StopReason.NONE, ms);
+    if (w.async) await w.value;
+  }
+
+  /**
+   * The event loop: promise jobs, then timers, until `promise` has settled and nothing is left to
+   * do — or until the run is stopped. Returns an uncaught error handle, if any.
+   */
+  private async drive(promise: QuickJSHandle | undefined): Promise<QuickJSHandle | 'stuck' | undefined> {
+    for (;;) {
+      if (this.shouldInterrupt()) return undefined;
+      const jobs = this.runtime.executePendingJobs(-1);
+      if (jobs.error) return jobs.error;
+      const timerError = this.fireDueTimers();
+      if (timerError) return timerError;
+      if (this.runtime.hasPendingJob()) continue;
+      const next = this.nextTimerDue();
+      if (next === undefined) {
+        if (promise && this.context.getPromiseState(promise).type === 'pending') return 'stuck';
+        return undefined;
+      }
+      await this.idle(Math.min(next, this.current!.deadline + 1));
+    }
+  }
+
+  private stopOutcome(): RunOutcome {
+    const reason = Atomics.load(this.control, CONTROL_STOP);
+    if (reason === StopReason.CANCELLED) {
+      return { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal: false };
+    }
+    const ms = this.current?.limits.timeoutMs ?? 0;
+    return { status: 'error', code: ErrorCode.TIMEOUT, error: { type: 'Timeout', message: `the run exceeded its ${ms} ms time limit` }, fatal: false };
+  }
+
+  /** Describe a thrown guest value without trusting it: own data properties only, strings only. */
+  private errorOutcome(handle: QuickJSHandle): RunOutcome {
+    if (this.interrupted) return this.stopOutcome();
+    const vm = this.context;
+    let type = 'Error';
+    let message = '';
+    let traceback: string | undefined;
+    if (vm.typeof(handle) === 'object') {
+      const read = (key: string): string | undefined => {
+        const d = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, handle, vm.newString(key));
+        if (d.error) {
+          d.error.dispose();
+          return undefined;
+        }
+        const v = vm.typeof(d.value) === 'string' ? vm.getString(d.value) : undefined;
+        d.value.dispose();
+        return v;
+      };
+      type = read('name') ?? 'Error';
+      message = read('message') ?? '';
+      traceback = read('stack');
+    } else {
+      const r = vm.callFunction(this.helpers.format, vm.undefined, handle);
+      if (!r.error) {
+        message = vm.typeof(r.value) === 'string' ? vm.getString(r.value) : '';
+        r.value.dispose();
+      } else r.error.dispose();
+      type = 'Uncaught';
+    }
+    if (type === 'InternalError' && message === 'out of memory') {
+      return {
+        status: 'error',
+        code: ErrorCode.MEMORY,
+        error: { type: 'MemoryError', message: `the run exceeded its memory limit` },
+        fatal: true,
+      };
+    }
+    const error = { type: clip(type, 200), message: clip(message), ...(traceback ? { traceback: clip(traceback.replace(/\n$/, '')) } : {}) };
+    return { status: 'error', code: ErrorCode.GUEST_ERROR, error, fatal: false };
+  }
+
+  private _getOwnDescriptorValue: QuickJSHandle | undefined;
+  /** `(o, k) => data property value (own or inherited) or undefined`, from intrinsics captured at creation. */
+  private get getOwnDescriptorValue(): QuickJSHandle {
+    return (this._getOwnDescriptorValue ??= this.context.unwrapResult(
+      this.context.evalCode(
+        // Walks the prototype chain (so `TypeError.prototype.name` is found) but reads data properties only.
+        '(() => { const g = Object.getOwnPropertyDescriptor, h = Object.hasOwn, p = Object.getPrototypeOf; return (o, k) => { for (let i = 0; i < 32 && o !== null; i++, o = p(o)) { const d = g(o, k); if (d) return h(d, "value") ? d.value : undefined; } return undefined; }; })()',
+        'intrinsics.js',
+      ),
+    ));
+  }
+
+  private resultOf(handle: QuickJSHandle): { result?: JsonValue; note?: string } {
+    const vm = this.context;
+    const kind = vm.typeof(handle);
+    if (kind === 'undefined' || kind === 'function' || kind === 'symbol') return {};
+    const max = Math.max(1024, this.current!.limits.stdoutBytes);
+    const r = vm.callFunction(this.helpers.toJson, vm.undefined, handle, vm.newNumber(max));
+    if (r.error) {
+      r.error.dispose();
+      return { note: '[result omitted: it could not be converted to JSON]' };
+    }
+    try {
+      if (vm.sameValue(r.value, this.helpers.tooBig)) return { note: `[result omitted: larger than ${max} characters of JSON or nested too deeply]` };
+      if (vm.typeof(r.value) !== 'string') return {};
+      return { result: JSON.parse(vm.getString(r.value)) as JsonValue };
+    } catch {
+      return { note: '[result omitted: it could not be converted to JSON]' };
+    } finally {
+      r.value.dispose();
+    }
+  }
+
+  private evaluate(source: string): { value?: QuickJSHandle; error?: QuickJSHandle } {
+    // Top-level let/const/class become var-style globals, so a session can run `const x = …`
+    // again like a notebook cell. Only parsed when such a keyword appears at all.
+    const code = /\b(?:let|const|class)\b/.test(source) ? (rewriteRedeclarations(source) ?? source) : source;
+    const first = this.context.evalCode(code, 'main.js', { type: 'global' });
+    if (!first.error) return { value: first.value };
+    if (this.interrupted || this.context.typeof(first.error) !== 'object') return { error: first.error };
+    const name = this.context.getProp(first.error, 'name');
+    const isSyntax = this.context.typeof(name) === 'string' && this.context.getString(name) === 'SyntaxError';
+    name.dispose();
+    if (!isSyntax) return { error: first.error };
+    // Nothing ran: a syntax error is raised before execution. Try the notebook rewrites.
+    const rewritten = /\bawait\b/.test(code) ? rewriteTopLevelAwait(code) : undefined;
+    if (rewritten === undefined) return { error: first.error };
+    const second = this.context.evalCode(rewritten, 'main.js', { type: 'global' });
+    if (second.error) {
+      second.error.dispose();
+      return { error: first.error };
+    }
+    first.error.dispose();
+    return { value: second.value };
+  }
+
+  async run(code: string, ctx: RunContext): Promise<RunOutcome> {
+    this.current = ctx;
+    this.interrupted = false;
+    try {
+      const evaluated = this.evaluate(code);
+      if (evaluated.error) {
+        const outcome = this.errorOutcome(evaluated.error);
+        evaluated.error.dispose();
+        return outcome;
+      }
+      let value = evaluated.value!;
+      const isPromise = this.isPromise(value);
+      const driven = await this.drive(isPromise ? value : undefined);
+      if (this.interrupted) {
+        value.dispose();
+        if (typeof driven === 'object') driven.dispose();
+        return this.stopOutcome();
+      }
+      if (driven === 'stuck') {
+        value.dispose();
+        return {
+          status: 'error',
+          code: ErrorCode.GUEST_ERROR,
+          error: { type: 'Error', message: 'top-level await never settled: nothing is left that could settle it' },
+          fatal: false,
+        };
+      }
+      if (driven) {
+        value.dispose();
+        const outcome = this.errorOutcome(driven);
+        driven.dispose();
+        return outcome;
+      }
+      if (isPromise) {
+        const state = this.context.getPromiseState(value);
+        value.dispose();
+        if (state.type === 'rejected') {
+          const outcome = this.errorOutcome(state.error);
+          state.error.dispose();
+          return outcome;
+        }
+        if (state.type !== 'fulfilled') return this.stopOutcome();
+        value = state.value;
+      }
+      const { result, note } = this.resultOf(value);
+      value.dispose();
+      if (this.interrupted) return this.stopOutcome();
+      if (note) ctx.output.write('stderr', `${note}\n`);
+      return result === undefined ? { status: 'ok' } : { status: 'ok', result };
+    } finally {
+      // Timers do not outlive the run that made them (a session's next cell starts clean).
+      this.clearTimers();
+      this.current = undefined;
+    }
+  }
+
+  private isPromise(handle: QuickJSHandle): boolean {
+    const s = this.context.getPromiseState(handle);
+    // A non-promise is reported as fulfilled with the original handle itself (not a new one).
+    if (s.type === 'fulfilled' && s.notAPromise) return false;
+    if (s.type === 'fulfilled') s.value.dispose();
+    if (s.type === 'rejected') s.error.dispose();
+    return true;
+  }
+
+  dispose(): void {
+    this.clearTimers();
+    this._getOwnDescriptorValue?.dispose();
+    this.helpers.toJson.dispose();
+    this.helpers.format.dispose();
+    this.helpers.tooBig.dispose();
+    this.context.dispose();
+    this.runtime.dispose();
+  }
+}
+
+export const quickjsAdapter: RuntimeAdapter = {
+  language: 'js',
+  reusableWorker: true,
+  async load() {
+    if (wasmModule) return;
+    wasmModule = await newQuickJSWASMModuleFromVariant(import('@jitl/quickjs-wasmfile-release-sync'));
+    // Warm the engine once so the first guest run does not pay for lazy WebAssembly compilation.
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const warm = new QuickJsInstance(wasmModule, { memMb: 16, control });
+    await warm.run('const a = [1, 2, 3].map((x) => x * 2); JSON.stringify({ a }); a', {
+      limits: { timeoutMs: 5000, memMb: 16, stdoutBytes: 1024, stderrBytes: 1024 },
+      deadline: Date.now() + 5000,
+      output: { write: () => undefined },
+      stopReason: () => StopReason.NONE,
+    });
+    warm.dispose();
+  },
+  async createInstance(options) {
+    if (!wasmModule) throw new Error('QuickJS is not loaded');
+    return new QuickJsInstance(wasmModule, options);
+  },
+};

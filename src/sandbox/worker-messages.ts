@@ -1,0 +1,25 @@
+/** Messages between the sandbox host's main thread and one runtime worker thread. */
+import type { GuestLimits, Language, RunOutcome } from './runtimes/types.js';
+
+export interface WorkerData {
+  language: Language;
+  /** Shared stop flags (see CONTROL_* in runtimes/types.ts). */
+  control: SharedArrayBuffer;
+  memMb: number;
+  snapshot?: Uint8Array | undefined;
+}
+
+export interface WorkerRunRequest {
+  t: 'run';
+  code: string;
+  limits: GuestLimits;
+  deadline: number;
+  /** Start from a fresh guest state (sessionless runs, or a session's first run). */
+  fresh: boolean;
+  output: { sab: SharedArrayBuffer; stdoutCap: number; stderrCap: number };
+}
+
+export type WorkerReply =
+  | { t: 'ready' }
+  | { t: 'load-failed'; message: string }
+  | { t: 'done'; outcome: RunOutcome; discarded: boolean };

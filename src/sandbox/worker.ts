@@ -1,0 +1,77 @@
+/**
+ * Entry of a runtime worker thread: the shared execution pipeline. It loads one RuntimeAdapter,
+ * keeps at most one guest state, and runs what the host main thread sends, one run at a time.
+ * Nothing here is language-specific; the adapter is chosen once from `workerData.language`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { ErrorCode } from '../protocol/errors.js';
+import { OutputBuffer } from './output-buffer.js';
+import { CONTROL_STOP, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
+import type { WorkerData, WorkerReply, WorkerRunRequest } from './worker-messages.js';
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const control = new Int32Array(data.control);
+
+function reply(msg: WorkerReply): void {
+  port.postMessage(msg);
+}
+
+async function loadAdapter(): Promise<RuntimeAdapter> {
+  if (data.language === 'js') return (await import('./runtimes/quickjs.js')).quickjsAdapter;
+  throw new Error('the Python runtime is not available in this build');
+}
+
+let adapter: RuntimeAdapter;
+let instance: RuntimeInstance | undefined;
+let output: OutputBuffer | undefined;
+
+async function run(req: WorkerRunRequest): Promise<void> {
+  if (!output || output.sab !== req.output.sab) output = new OutputBuffer(req.output.sab, req.output.stdoutCap, req.output.stderrCap);
+  const out = output;
+  out.reset();
+  let outcome: RunOutcome;
+  try {
+    if (req.fresh && instance) {
+      instance.dispose();
+      instance = undefined;
+    }
+    instance ??= await adapter.createInstance({ memMb: req.limits.memMb, control });
+    outcome = await instance.run(req.code, {
+      limits: req.limits,
+      deadline: req.deadline,
+      output: { write: (stream, text) => out.write(stream, text, stream === 'stdout' ? req.limits.stdoutBytes : req.limits.stderrBytes) },
+      stopReason: () => Atomics.load(control, CONTROL_STOP) as StopReason,
+    });
+  } catch (e) {
+    // An adapter bug, not a guest error: report it without internals and discard the state.
+    outcome = {
+      status: 'error',
+      code: ErrorCode.INTERNAL,
+      error: { type: 'InternalError', message: `the runtime failed: ${e instanceof Error ? e.name : 'unknown error'}` },
+      fatal: true,
+    };
+  }
+  const discard = outcome.status === 'error' && outcome.fatal;
+  if (discard && instance) {
+    try {
+      instance.dispose();
+    } catch {
+      // A broken runtime may fail to dispose; the host replaces this worker anyway.
+    }
+    instance = undefined;
+  }
+  reply({ t: 'done', outcome, discarded: discard });
+}
+
+try {
+  adapter = await loadAdapter();
+  await adapter.load(data.snapshot ? { snapshot: data.snapshot } : undefined);
+  reply({ t: 'ready' });
+} catch (e) {
+  reply({ t: 'load-failed', message: e instanceof Error ? `${e.name}: ${e.message}` : 'unknown' });
+}
+
+port.on('message', (msg: WorkerRunRequest) => {
+  if (msg?.t === 'run') void run(msg);
+});

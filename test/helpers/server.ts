@@ -1,0 +1,133 @@
+/**
+ * Spawns the BUILT server (dist/cli/main.js) the way an MCP client does, speaks to it with the
+ * SDK's Client over a transport that also records every byte the server writes to stdout, so
+ * tests can prove stdout carries nothing but JSON-RPC.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { JSONRPCMessageSchema, type JSONRPCMessage, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const MAIN = path.join(ROOT, 'dist/cli/main.js');
+
+class RecordingStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  readonly raw: Buffer[] = [];
+  private buffer = '';
+
+  constructor(private readonly child: ChildProcess) {}
+
+  async start(): Promise<void> {
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      this.raw.push(chunk);
+      this.buffer += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        try {
+          this.onmessage?.(JSONRPCMessageSchema.parse(JSON.parse(line)));
+        } catch (e) {
+          this.onerror?.(e as Error);
+        }
+      }
+    });
+    this.child.on('exit', () => this.onclose?.());
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    this.child.stdin!.write(`${JSON.stringify(message)}\n`);
+  }
+
+  /** Write raw bytes (protocol-abuse tests). */
+  sendRaw(text: string): void {
+    this.child.stdin!.write(text);
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+  }
+}
+
+export interface TestServer {
+  client: Client;
+  child: ChildProcess;
+  transport: RecordingStdioTransport;
+  stderr: () => string;
+  keyDir: string;
+  call: (name: string, args: Record<string, unknown>, options?: { signal?: AbortSignal; timeout?: number }) => Promise<CallToolResult & { structuredContent: any }>;
+  /** Every line the server wrote to stdout, each parsed as JSON-RPC (throws on any other byte). */
+  assertStdoutIsJsonRpc: () => number;
+  hostPids: () => number[];
+  close: () => Promise<void>;
+}
+
+export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<TestServer> {
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-keys-'));
+  const child = spawn(process.execPath, [MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', ...env },
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const transport = new RecordingStdioTransport(child);
+  const client = new Client({ name: 'wasm-sandbox-mcp-tests', version: '0.0.0' });
+  await client.connect(transport);
+  return {
+    client,
+    child,
+    transport,
+    keyDir,
+    stderr: () => err,
+    call: async (name, a, options) =>
+      (await client.callTool({ name, arguments: a }, undefined, { timeout: options?.timeout ?? 60_000, signal: options?.signal })) as any,
+    assertStdoutIsJsonRpc: () => {
+      const text = Buffer.concat(transport.raw).toString('utf8');
+      const lines = text.split('\n');
+      if (lines.pop() !== '') throw new Error('stdout does not end with a newline-terminated JSON-RPC message');
+      for (const line of lines) JSONRPCMessageSchema.parse(JSON.parse(line));
+      return lines.length;
+    },
+    hostPids: () => {
+      try {
+        return execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    },
+    close: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.stdin!.end();
+        await exited;
+      }
+      fs.rmSync(keyDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    return { status: 0, stdout, stderr: '' };
+  } catch (e) {
+    const x = e as { status: number | null; stdout: string; stderr: string };
+    return { status: x.status, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Two cores: e2e files each spawn a server with worker threads; keep parallelism modest.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
