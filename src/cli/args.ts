@@ -5,10 +5,17 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import type { RawSettings } from '../front/policy/settings.js';
 
-export const USAGE = `Usage: wasm-sandbox-mcp [serve] [options]
+export const USAGE = `Usage: wasm-sandbox-mcp [command] [options]
 
-Starts an MCP server on stdio that runs untrusted JavaScript (run_js, QuickJS) and
-Python (run_python, Pyodide) in WebAssembly sandboxes behind a policy.
+Commands:
+  serve (default)        MCP server on stdio: run untrusted JavaScript (run_js, QuickJS) and
+                         Python (run_python, Pyodide) in WebAssembly sandboxes behind a policy
+  run FILE.js|FILE.py    run one file under the same policy; exits with the run's exit code
+                         (--json also prints the result)
+  doctor                 grade the policy and host A-F (--json, --min-grade X)
+  keygen                 add a new signing key to the key directory (rotation)
+  sign MANIFEST.json     sign a registry capsule manifest (--out FILE)
+  verify ID_OR_FILE      verify a stored run capsule by id, or a capsule/manifest file
 
 Options (flag > environment variable > policy file > default):
   --policy FILE_OR_NAME  policy file, or a shipped policy name (default, strict)   [SANDBOX_POLICY]
@@ -18,6 +25,10 @@ Options (flag > environment variable > policy file > default):
   --max-stderr BYTES     stderr cap per run (default 2097152)                        [MAX_STDERR_BYTES]
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)     [LOG_LEVEL]
   --key-dir DIR          capsule signing keys (default ~/.config/wasm-sandbox-mcp/keys) [SANDBOX_KEY_DIR]
+  --out FILE             where sign writes the signed manifest
+  --json                 machine-readable output (doctor, run)
+  --min-grade GRADE      doctor exits 1 below this grade (A-F)
+  --trusted-keys FILE    trusted-keys.json for verifying a manifest (default: beside it)
   -h, --help             print this help and exit
   -v, --version          print the version and exit
 
@@ -25,6 +36,10 @@ Logs go to stderr; stdout carries only JSON-RPC.`;
 
 export interface ParsedArgs {
   command: string;
+  out: string | undefined;
+  json: boolean;
+  minGrade: string | undefined;
+  trustedKeys: string | undefined;
   settings: RawSettings;
   help: boolean;
   version: boolean;
@@ -46,6 +61,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
         'max-stderr': { type: 'string' },
         'log-level': { type: 'string' },
         'key-dir': { type: 'string' },
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+        'min-grade': { type: 'string' },
+        'trusted-keys': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -58,6 +77,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
   return {
     command,
     positionals,
+    out: v.out,
+    json: v.json ?? false,
+    minGrade: v['min-grade'],
+    trustedKeys: v['trusted-keys'],
     help: v.help ?? false,
     version: v.version ?? false,
     settings: {

@@ -9,6 +9,7 @@ import { resolveSettings } from '../front/policy/settings.js';
 import { PACKAGE_VERSION } from '../front/version.js';
 import { USAGE, parseCliArgs } from './args.js';
 import { serve } from './serve.js';
+import { doctor, keygen, runFile, sign, verify, type CommandOptions } from './commands.js';
 
 async function main(argv: string[]): Promise<void> {
   const args = parseCliArgs(argv);
@@ -21,6 +22,13 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const settings = resolveSettings({ flags: args.settings, env: process.env, cwd: process.cwd(), readFile: (f) => readFileSync(f, 'utf8') });
+  const options: CommandOptions = { settings, positionals: args.positionals, out: args.out, json: args.json, minGrade: args.minGrade, trustedKeys: args.trustedKeys };
+  const commands: Record<string, (o: CommandOptions) => Promise<number>> = { keygen, sign, verify, doctor, run: runFile };
+  const command = commands[args.command];
+  if (command) {
+    process.exitCode = await command(options);
+    return;
+  }
   switch (args.command) {
     case 'serve':
       return serve(settings);

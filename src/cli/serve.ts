@@ -29,7 +29,7 @@ export async function serve(settings: Settings): Promise<void> {
     logger.info({ why }, 'shutting down');
     runner.close();
     await Promise.allSettled([server.close(), sandbox.close()]);
-    process.exit(0);
+    process.exit(why === 'sandbox host failed to start' ? 1 : 0);
   };
   // The SDK's stdio transport does not notice stdin closing; the client going away ends us.
   process.stdin.on('end', () => void shutdown('stdin ended'));
@@ -37,7 +37,15 @@ export async function serve(settings: Settings): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
-  await sandbox.start();
+  // Answer the client at once; the sandbox host starts alongside (a run waits for it if needed).
+  // A host that cannot start at all is fatal: the server must never run unrestricted.
   await server.connect(new StdioServerTransport());
+  try {
+    await sandbox.start();
+  } catch (e) {
+    logger.fatal({ err: (e as Error).message }, 'the sandbox host could not start; refusing to serve');
+    await shutdown('sandbox host failed to start');
+    return;
+  }
   logger.info({ policy: settings.policyFile, keyId: signer.keyId, restrictions: sandbox.restrictions }, 'wasm-sandbox-mcp ready on stdio');
 }

@@ -33,6 +33,8 @@ import type { JsonValue } from '../../protocol/json.js';
 // noble's synchronous API needs a SHA-512; it is the same function for every caller.
 ed.hashes.sha512 = sha512;
 
+const CAPSULE_TAG_TEXT = 'wasm-sandbox-mcp/capsule/v1\0';
+
 /** PKCS#8 DER header for an Ed25519 private key; the 32-byte seed follows. */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 /** SPKI DER header for an Ed25519 public key; the 32 raw bytes follow. */
@@ -114,6 +116,15 @@ export class CapsuleSigner {
     }
     const signature = cryptoSign(null, capsuleSigningInput(text), this.#privateKey).toString('base64');
     return { body: text, signature, keyId: this.keyId };
+  }
+
+  /**
+   * Sign `utf8(tag) || utf8(text)` for another document type with its own domain tag (the
+   * registry's manifests), so a signature can never be replayed as a run capsule's.
+   */
+  signTagged(tag: string, text: string): string {
+    if (!tag.endsWith('\0') || tag === CAPSULE_TAG_TEXT) throw new SandboxError(ErrorCode.INTERNAL, 'a domain tag must be distinct and NUL-terminated');
+    return cryptoSign(null, Buffer.from(tag + text, 'utf8'), this.#privateKey).toString('base64');
   }
 
   /** Every public key a verifier should trust for this server: this one first, then older ones. */

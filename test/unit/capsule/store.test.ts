@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { capsuleId } from '../../../src/protocol/capsule.js';
+import { CapsuleStore } from '../../../src/front/capsule/store.js';
+import { CapsuleSigner, buildCapsuleBody } from '../../../src/front/capsule/signer.js';
+
+const signer = CapsuleSigner.generate();
+const capsule = (code: string) =>
+  signer.sign(buildCapsuleBody({ language: 'js', code, session: null, policy: { limits: { timeoutMs: 1000, memMb: 64, stdoutBytes: 100, stderrBytes: 100 } }, keyId: signer.keyId }));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-store-'));
+  dirs.push(d);
+  return path.join(d, 'capsules');
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('capsule store', () => {
+  it('stores capsules content-addressed and returns them by id', async () => {
+    const store = new CapsuleStore({ dir: tmp() });
+    const c = capsule('1');
+    store.put(c);
+    await store.flush();
+    expect(store.get(capsuleId(c.body))).toEqual(c);
+    expect(fs.statSync(path.join(store.dir, `${capsuleId(c.body)}.json`)).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a corrupted or swapped file instead of returning it', async () => {
+    const store = new CapsuleStore({ dir: tmp() });
+    const a = capsule('a');
+    const b = capsule('b');
+    store.put(a);
+    store.put(b);
+    await store.flush();
+    const idA = capsuleId(a.body);
+    fs.writeFileSync(path.join(store.dir, `${idA}.json`), JSON.stringify(b));
+    expect(store.get(idA)).toBeUndefined();
+    fs.writeFileSync(path.join(store.dir, `${idA}.json`), '{not json');
+    expect(store.get(idA)).toBeUndefined();
+    expect(store.get('../../etc/passwd')).toBeUndefined();
+    // Still writable afterwards.
+    store.put(a);
+    await store.flush();
+    expect(store.get(idA)).toEqual(a);
+  });
+
+  it('prunes the oldest beyond the count bound', async () => {
+    const store = new CapsuleStore({ dir: tmp(), maxCount: 3 });
+    const all = Array.from({ length: 6 }, (_, i) => capsule(String(i)));
+    for (const c of all) {
+      store.put(c);
+      await store.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await store.prune()).toBe(3);
+    expect(fs.readdirSync(store.dir)).toHaveLength(3);
+    expect(store.get(capsuleId(all[5]!.body))).toBeDefined();
+    expect(store.get(capsuleId(all[0]!.body))).toBeUndefined();
+  });
+
+  it('a store it cannot write does not throw; it reports', async () => {
+    const errors: string[] = [];
+    const file = path.join(path.dirname(tmp()), 'a-file');
+    fs.writeFileSync(file, 'not a directory');
+    const store = new CapsuleStore({ dir: path.join(file, 'capsules'), onError: (m) => errors.push(m) });
+    store.put(capsule('x'));
+    await store.flush();
+    expect(errors.length).toBe(1);
+  });
+});
