@@ -4,23 +4,41 @@
  * back (hostile input) into the contract's result.
  */
 import { capsuleId } from '../protocol/capsule.js';
-import { ErrorCode, SandboxError, exitCodeFor } from '../protocol/errors.js';
+import { ErrorCode, SandboxError, exitCodeFor, isSandboxError } from '../protocol/errors.js';
+import { isUnder } from '../protocol/guest-paths.js';
 import type { RunOutcomeWire } from '../protocol/messages.js';
 import { buildCapsuleBody, type CapsuleSigner } from './capsule/signer.js';
 import type { Logger } from './logger.js';
+import { appendNote, OUTPUT_DIR, rejectionNote, type OutputFile } from './output-files.js';
 import { narrowLimits } from './policy/narrow.js';
 import type { Policy } from './policy/schema.js';
 import { capUtf8, failureResult, type RunResult } from './run-result.js';
 import type { SandboxClient } from './sandbox-client.js';
 import { ConcurrencyGate } from './sessions/gate.js';
 import { SessionManager, type Language, type Session } from './sessions/manager.js';
+import { decodeInputFile, mimeTypeFor, SessionVfs, type GuestChangeResult } from './vfs/store.js';
+
+/** One entry of the tools' `files` input. */
+export interface InputFile {
+  path: string;
+  content: string;
+  encoding?: 'utf8' | 'base64' | undefined;
+}
 
 export interface RunRequest {
   language: Language;
   code: string;
   session?: string | undefined;
   timeoutMs?: number | undefined;
+  /** Written into the session's files (writable paths only, all or nothing) before the code runs. */
+  files?: ReadonlyArray<InputFile> | undefined;
   signal?: AbortSignal | undefined;
+}
+
+/** A run's result and the bytes of the files it wrote under /output (listed in `result.files`). */
+export interface RunReply {
+  result: RunResult;
+  outputs: OutputFile[];
 }
 
 export interface RunnerOptions {
@@ -35,6 +53,8 @@ export class Runner {
   private readonly gate: ConcurrencyGate;
   /** The policy as it travels inside every capsule (signed, so the host runs what we decided). */
   private readonly capsulePolicy: Policy;
+  /** Each live session's files (the store of truth), shared by both languages. */
+  private readonly vfsBySession = new WeakMap<Session, SessionVfs>();
 
   constructor(private readonly options: RunnerOptions) {
     const { policy, sandbox } = options;
@@ -46,20 +66,31 @@ export class Runner {
       idleTtlMs: policy.sessions.idleTtlMs,
       onDrop: (s) => {
         for (const language of s.runtimes.keys()) sandbox.drop(language, s.name);
+        this.vfsBySession.get(s)?.clear();
+        this.vfsBySession.delete(s);
       },
     });
   }
 
   async run(req: RunRequest): Promise<RunResult> {
+    return (await this.runWithOutputs(req)).result;
+  }
+
+  /** `run`, plus the bytes of the files the run wrote under /output (for MCP content). */
+  async runWithOutputs(req: RunRequest): Promise<RunReply> {
     const { policy } = this.options;
+    const fail = (e: unknown): RunReply => ({ result: failureResult(e, { session: req.session }), outputs: [] });
     const codeBytes = Buffer.byteLength(req.code, 'utf8');
     if (codeBytes > policy.limits.codeBytes) {
-      return failureResult(
-        new SandboxError(ErrorCode.INVALID_INPUT, `code is ${codeBytes} bytes; the policy allows at most ${policy.limits.codeBytes}`),
-        { session: req.session },
-      );
+      return fail(new SandboxError(ErrorCode.INVALID_INPUT, `code is ${codeBytes} bytes; the policy allows at most ${policy.limits.codeBytes}`));
     }
-    const exec = () => this.gate.run(() => this.execute(req, session), req.signal);
+    let inputFiles: Array<{ path: string; data: Buffer }>;
+    try {
+      inputFiles = (req.files ?? []).map((f) => decodeInputFile(f));
+    } catch (e) {
+      return fail(e);
+    }
+    const exec = () => this.gate.run(() => this.execute(req, session, inputFiles), req.signal);
     let session: Session | undefined;
     try {
       if (req.session === undefined) return await exec();
@@ -68,19 +99,40 @@ export class Runner {
         return exec();
       });
     } catch (e) {
-      return failureResult(e, { session: req.session });
+      return fail(e);
     }
   }
 
-  private async execute(req: RunRequest, session: Session | undefined): Promise<RunResult> {
+  private vfsFor(session: Session): SessionVfs {
+    let vfs = this.vfsBySession.get(session);
+    if (vfs === undefined) {
+      vfs = new SessionVfs(this.options.policy.filesystem);
+      this.vfsBySession.set(session, vfs);
+    }
+    return vfs;
+  }
+
+  private async execute(req: RunRequest, session: Session | undefined, inputFiles: Array<{ path: string; data: Buffer }>): Promise<RunReply> {
     const { policy, signer, sandbox, logger } = this.options;
+    // A sessionless run gets a throwaway filesystem; a session's persists until it is dropped.
+    const vfs = session ? this.vfsFor(session) : new SessionVfs(policy.filesystem);
+    if (inputFiles.length > 0) {
+      try {
+        vfs.writeFiles(inputFiles, { by: 'client' });
+      } catch (e) {
+        const err = isSandboxError(e) ? new SandboxError(e.code, `files: ${e.message}; no file was written`) : e;
+        return { result: failureResult(err, { session: req.session }), outputs: [] };
+      }
+    }
+    const snapshot = vfs.snapshot();
+    const digests = new Map(vfs.list().map((f) => [f.path, f.sha256]));
     const limits = narrowLimits(policy.limits, { timeoutMs: req.timeoutMs });
     const body = buildCapsuleBody({
       language: req.language,
       code: req.code,
       session: req.session ?? null,
       policy: { ...this.capsulePolicy, limits },
-      files: [],
+      files: snapshot.map((f) => ({ path: f.path, sha256: digests.get(f.path)!, size: f.data.length })),
       keyId: signer.keyId,
       ttlMs: Math.max(60_000, limits.timeoutMs + 60_000),
     });
@@ -89,13 +141,24 @@ export class Runner {
     const expectedState = session?.runtimes.get(req.language);
     let outcome: RunOutcomeWire;
     try {
-      outcome = await sandbox.run(signed, [], limits.timeoutMs, req.signal);
+      outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, req.signal);
     } catch (e) {
       session?.runtimes.delete(req.language);
       if (!(e instanceof SandboxError)) logger.error({ err: (e as Error).message }, 'run failed');
-      return failureResult(e, { session: req.session, capsule });
+      return { result: failureResult(e, { session: req.session, capsule }), outputs: [] };
     }
     if (session) session.runtimes.set(req.language, sandbox.generation);
+
+    // What the guest changed is hostile input: the store re-checks every change against the policy.
+    let changes: GuestChangeResult | undefined;
+    if (outcome.files !== undefined && outcome.files.length > 0) changes = vfs.applyGuestChanges(outcome.files);
+    const outputs: OutputFile[] = [];
+    for (const c of changes?.changed ?? []) {
+      if (!isUnder(c.path, OUTPUT_DIR)) continue;
+      const data = vfs.readFile(c.path);
+      if (data !== undefined) outputs.push({ path: c.path, mimeType: mimeTypeFor(c.path), data });
+    }
+    outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
     const stdout = capUtf8(outcome.stdout, limits.stdoutBytes);
     const stderr = capUtf8(outcome.stderr, limits.stderrBytes);
@@ -104,16 +167,22 @@ export class Runner {
       // The user relied on earlier state that is gone: say so rather than fail mysteriously.
       stderrText = capUtf8(`[session "${req.session}": earlier state was lost (the runtime was restarted after a crash, limit or cancellation); starting fresh]\n${stderrText}`, limits.stderrBytes).text;
     }
+    let stderrTruncated = outcome.stderrTruncated || stderr.truncated;
+    if (changes !== undefined && changes.rejectedCount > 0) {
+      const noted = appendNote(stderrText, rejectionNote(changes), limits.stderrBytes);
+      stderrText = noted.text;
+      stderrTruncated ||= noted.truncated;
+    }
     const code = outcome.code as ErrorCode | undefined;
     const result: RunResult = {
       exitCode: exitCodeFor(code),
       stdout: stdout.text,
       stderr: stderrText,
       stdoutTruncated: outcome.stdoutTruncated || stdout.truncated,
-      stderrTruncated: outcome.stderrTruncated || stderr.truncated,
+      stderrTruncated,
       durationMs: Math.round(outcome.durationMs * 1000) / 1000,
       capsule,
-      files: [],
+      files: outputs.map((f) => ({ path: f.path, size: f.data.length, mimeType: f.mimeType })),
       network: [],
     };
     if (outcome.result !== undefined) result.result = outcome.result;
@@ -123,7 +192,7 @@ export class Runner {
       if (err.traceback) result.error.traceback = err.traceback;
     }
     if (req.session !== undefined) result.session = req.session;
-    return result;
+    return { result, outputs };
   }
 
   close(): void {

@@ -178,7 +178,12 @@ export class SandboxClient extends EventEmitter {
    * Run a signed capsule. `deadlineMs` is the run's own time limit; if the host has not answered
    * well past it, the host is considered wedged and is killed (and restarted).
    */
-  async run(capsule: SignedCapsule, files: Array<{ path: string; data: Uint8Array }>, deadlineMs: number, signal?: AbortSignal): Promise<RunOutcomeWire> {
+  async run(
+    capsule: SignedCapsule,
+    files: Array<{ path: string; data: Uint8Array; mtimeMs?: number }>,
+    deadlineMs: number,
+    signal?: AbortSignal,
+  ): Promise<RunOutcomeWire> {
     if (this.closed) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the server is shutting down');
     await this.start();
     const child = this.child;

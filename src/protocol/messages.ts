@@ -21,7 +21,8 @@ export const SignedCapsuleWire = z.strictObject({
   keyId: z.string(),
 });
 
-export const InputFileWire = z.strictObject({ path: z.string(), data: Bytes });
+/** A session file sent with a run; its path, size and digest are in the signed capsule. `mtimeMs` is unsigned metadata for `stat`. */
+export const InputFileWire = z.strictObject({ path: z.string(), data: Bytes, mtimeMs: z.number().nonnegative().optional() });
 
 // ---- front → host ----------------------------------------------------------------------------
 
@@ -63,6 +64,9 @@ export const GuestErrorWire = z.strictObject({
   traceback: z.string().max(256 * 1024).optional(),
 });
 
+/** Most file changes one run's outcome may carry (the host leaves out the rest, with a note). */
+export const MAX_REPORTED_FILE_CHANGES = 10_000;
+
 export const OutputFileWire = z.strictObject({
   path: z.string().max(4096),
   kind: z.enum(['file', 'symlink', 'other']),
@@ -82,7 +86,7 @@ export const RunOutcomeWire = z.strictObject({
   durationMs: z.number().nonnegative(),
   /** The runtime had no earlier state (a new session, or one whose runtime was discarded). */
   freshState: z.boolean(),
-  files: z.array(OutputFileWire).max(10_000).optional(),
+  files: z.array(OutputFileWire).max(MAX_REPORTED_FILE_CHANGES).optional(),
 });
 export type RunOutcomeWire = z.infer<typeof RunOutcomeWire>;
 

@@ -5,8 +5,10 @@
  */
 import { ErrorCode, SandboxError, isSandboxError } from '../protocol/errors.js';
 import { keyringFromPublicKeys, sha256Hex, verifyCapsule, type Keyring } from '../protocol/capsule.js';
-import { FrontMessage, type HostMessage, type RunMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import { CapsuleFilesystemSchema, guestPrefixes } from '../protocol/guest-filesystem.js';
+import { FrontMessage, MAX_REPORTED_FILE_CHANGES, type HostMessage, type RunMessage, type RunOutcomeWire } from '../protocol/messages.js';
 import { WorkerPool } from './pool.js';
+import type { GuestFilesystem } from './runtimes/types.js';
 import { selfCheck } from './self-check.js';
 
 function send(msg: HostMessage): void {
@@ -29,6 +31,24 @@ let keyring: Keyring | undefined;
 let pool: WorkerPool | undefined;
 const inflight = new Map<number, AbortController>();
 
+/**
+ * The guest's filesystem for a run, from the signed policy and the verified files. A capsule
+ * without a filesystem section gets no access at all; a malformed one is refused.
+ */
+function guestFilesystem(policy: unknown, files: RunMessage['files']): GuestFilesystem {
+  if (policy === undefined) {
+    return { initial: [], writable: [], readonly: [], limits: { quotaBytes: 0, maxFiles: 0, maxFileBytes: 0 } };
+  }
+  const parsed = CapsuleFilesystemSchema.safeParse(policy);
+  if (!parsed.success) throw new SandboxError(ErrorCode.CAPSULE_INVALID, 'capsule refused: policy.filesystem is malformed');
+  const fs = parsed.data;
+  return {
+    initial: files.map((f) => (f.mtimeMs === undefined ? { path: f.path, data: f.data } : { path: f.path, data: f.data, mtimeMs: f.mtimeMs })),
+    ...guestPrefixes(fs),
+    limits: { quotaBytes: fs.quotaBytes, maxFiles: fs.maxFiles, maxFileBytes: fs.maxFileBytes },
+  };
+}
+
 async function handleRun(msg: RunMessage): Promise<void> {
   const abort = new AbortController();
   inflight.set(msg.id, abort);
@@ -50,6 +70,7 @@ async function handleRun(msg: RunMessage): Promise<void> {
       body.code,
       { timeoutMs: limits.timeoutMs, memMb: limits.memMb, stdoutBytes: limits.stdoutBytes, stderrBytes: limits.stderrBytes },
       abort.signal,
+      guestFilesystem(body.policy.filesystem, msg.files),
     );
     const outcome: RunOutcomeWire = {
       ...r.output,
@@ -62,6 +83,11 @@ async function handleRun(msg: RunMessage): Promise<void> {
       outcome.code = r.outcome.code;
       outcome.error = r.outcome.error;
     }
+    const files = r.outcome.files ?? [];
+    if (files.length > MAX_REPORTED_FILE_CHANGES) {
+      outcome.files = files.slice(0, MAX_REPORTED_FILE_CHANGES);
+      outcome.stderr += `[files: the run changed ${files.length} files; only the first ${MAX_REPORTED_FILE_CHANGES} changes were kept]\n`;
+    } else if (files.length > 0) outcome.files = files;
     send({ t: 'result', id: msg.id, outcome });
   } catch (e) {
     const code = isSandboxError(e) ? e.code : ErrorCode.INTERNAL;

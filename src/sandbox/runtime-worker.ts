@@ -12,6 +12,7 @@ import {
   CONTROL_SLOTS,
   CONTROL_STOP,
   StopReason,
+  type GuestFilesystem,
   type GuestLimits,
   type Language,
   type RunOutcome,
@@ -101,13 +102,13 @@ export class RuntimeWorker {
   }
 
   /** Runs are strictly one at a time per worker; a second call waits for the first. */
-  run(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
-    const next = this.tail.then(() => this.runNow(code, limits, fresh, signal));
+  run(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal, files?: GuestFilesystem): Promise<WorkerRunResult> {
+    const next = this.tail.then(() => this.runNow(code, limits, fresh, signal, files));
     this.tail = next.catch(() => undefined);
     return next;
   }
 
-  private async runNow(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
+  private async runNow(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal, files?: GuestFilesystem): Promise<WorkerRunResult> {
     await this.ready;
     if (!this.alive) throw new Error('runtime worker is not alive');
     if (signal?.aborted) {
@@ -136,6 +137,7 @@ export class RuntimeWorker {
       fresh,
       output: { sab: output.sab, stdoutCap: output.stdoutCap, stderrCap: output.stderrCap },
     };
+    if (files) request.files = files;
     const softStop = setTimeout(() => this.stop(StopReason.TIMEOUT), limits.timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {

@@ -1,5 +1,5 @@
 /** Messages between the sandbox host's main thread and one runtime worker thread. */
-import type { GuestLimits, Language, RunOutcome } from './runtimes/types.js';
+import type { GuestFilesystem, GuestLimits, Language, RunOutcome } from './runtimes/types.js';
 
 export interface WorkerData {
   language: Language;
@@ -17,6 +17,8 @@ export interface WorkerRunRequest {
   /** Start from a fresh guest state (sessionless runs, or a session's first run). */
   fresh: boolean;
   output: { sab: SharedArrayBuffer; stdoutCap: number; stderrCap: number };
+  /** The run's files and what the guest may do with them (verified against the capsule by the host). */
+  files?: GuestFilesystem;
 }
 
 export type WorkerReply =

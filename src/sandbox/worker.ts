@@ -25,6 +25,33 @@ async function loadAdapter(): Promise<RuntimeAdapter> {
 let adapter: RuntimeAdapter;
 let instance: RuntimeInstance | undefined;
 let output: OutputBuffer | undefined;
+/**
+ * A clean instance made while the worker was idle, for the next sessionless run (reusable
+ * adapters only), so a fresh run does not pay for creating its runtime.
+ */
+let prepared: { instance: RuntimeInstance; memMb: number } | undefined;
+
+function prepareNext(memMb: number): void {
+  if (!adapter.reusableWorker || prepared) return;
+  setImmediate(() => {
+    if (prepared) return;
+    adapter
+      .createInstance({ memMb, control })
+      .then((next) => {
+        if (prepared) next.dispose();
+        else prepared = { instance: next, memMb };
+      })
+      .catch(() => undefined);
+  });
+}
+
+async function freshInstance(memMb: number): Promise<RuntimeInstance> {
+  const ready = prepared;
+  prepared = undefined;
+  if (ready && ready.memMb === memMb) return ready.instance;
+  ready?.instance.dispose();
+  return adapter.createInstance({ memMb, control });
+}
 
 async function run(req: WorkerRunRequest): Promise<void> {
   if (!output || output.sab !== req.output.sab) output = new OutputBuffer(req.output.sab, req.output.stdoutCap, req.output.stderrCap);
@@ -32,9 +59,9 @@ async function run(req: WorkerRunRequest): Promise<void> {
   out.reset();
   let outcome: RunOutcome;
   try {
-    if (req.fresh && instance) {
-      instance.dispose();
-      instance = undefined;
+    if (req.fresh) {
+      instance?.dispose();
+      instance = await freshInstance(req.limits.memMb);
     }
     instance ??= await adapter.createInstance({ memMb: req.limits.memMb, control });
     outcome = await instance.run(req.code, {
@@ -42,6 +69,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
       deadline: req.deadline,
       output: { write: (stream, text) => out.write(stream, text, stream === 'stdout' ? req.limits.stdoutBytes : req.limits.stderrBytes) },
       stopReason: () => Atomics.load(control, CONTROL_STOP) as StopReason,
+      ...(req.files ? { files: req.files } : {}),
     });
   } catch (e) {
     // An adapter bug, not a guest error: report it without internals and discard the state.
@@ -62,6 +90,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
     instance = undefined;
   }
   reply({ t: 'done', outcome, discarded: discard });
+  if (req.fresh) prepareNext(req.limits.memMb);
 }
 
 try {

@@ -186,13 +186,13 @@ describe('sessions', () => {
   });
 
   it('runs different sessions concurrently', async () => {
-    const t0 = Date.now();
+    // Each run reports when it started and ended; concurrent runs have overlapping windows.
+    // (No wall-clock threshold: speed lives in the benchmark.)
     const results = await Promise.all(
-      ['c1', 'c2', 'c3'].map((s) => js('const end = Date.now() + 400; while (Date.now() < end) {} "ok"', { session: s })),
+      ['c1', 'c2'].map((s) => js('const start = Date.now(); const end = start + 600; while (Date.now() < end) {} [start, Date.now()]', { session: s })),
     );
-    expect(results.map((r) => r.structuredContent.result)).toEqual(['ok', 'ok', 'ok']);
-    // Serial execution would take >= 1200 ms; two cores run them side by side.
-    expect(Date.now() - t0).toBeLessThan(1150);
+    const windows = results.map((r) => r.structuredContent.result as [number, number]);
+    expect(Math.max(...windows.map((w) => w[0]))).toBeLessThan(Math.min(...windows.map((w) => w[1])));
   });
 });
 

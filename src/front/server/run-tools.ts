@@ -6,6 +6,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { SESSION_NAME } from '../../protocol/messages.js';
+import { outputContent, type OutputFile } from '../output-files.js';
 import type { Runner } from '../runner.js';
 import { RunResultShape, type RunResult } from '../run-result.js';
 import type { Language } from '../sessions/manager.js';
@@ -23,6 +24,26 @@ const inputShape = (language: Language) => ({
     .regex(SESSION_NAME, 'session names are 1-64 characters of A-Z a-z 0-9 _ -')
     .optional()
     .describe('Session name. Runs with the same name and language share global state and files, like notebook cells. Omit for a fresh, isolated run.'),
+  files: z
+    .array(
+      z.object({
+        path: z
+          .string()
+          .min(1)
+          .max(4096)
+          .describe('Absolute path inside the sandbox, e.g. "/tmp/data.csv". Only writable paths (by default under /tmp and /output) are accepted.'),
+        content: z.string().describe('The file content: text, or base64 when `encoding` is "base64".'),
+        encoding: z
+          .enum(['utf8', 'base64'])
+          .optional()
+          .describe('"utf8" (default) for text, "base64" (standard alphabet, padded) for binary content.'),
+      }),
+    )
+    .max(MAX_INPUT_FILES)
+    .optional()
+    .describe(
+      `Files written into the session's virtual filesystem before the code runs (at most ${MAX_INPUT_FILES}). All or nothing: if one path is not writable or a quota would be exceeded, the call fails and nothing is written.`,
+    ),
   timeoutMs: z
     .number()
     .int()
@@ -31,14 +52,22 @@ const inputShape = (language: Language) => ({
     .describe("Time limit for this run in ms; may lower the policy's limit, never raise it (higher values are clamped)."),
 });
 
+/** Most entries in one call's `files` input (the policy's file-count quota applies as well). */
+export const MAX_INPUT_FILES = 1000;
+
 /** The text block: the same content as structuredContent, for clients that only read text. */
 export function renderText(r: RunResult): string {
   return JSON.stringify(r);
 }
 
-export function toCallToolResult(r: RunResult): CallToolResult {
+/**
+ * The tool result: the JSON text block, then the files the run wrote under /output (images as
+ * image content, other files as embedded resources, size-capped; see output-files.ts).
+ */
+export function toCallToolResult(r: RunResult, outputs: readonly OutputFile[] = []): CallToolResult {
+  const files = outputs.length === 0 ? [] : outputContent(outputs, r.session ?? 'run', { kept: r.session !== undefined });
   return {
-    content: [{ type: 'text', text: renderText(r) }],
+    content: [{ type: 'text', text: renderText(r) }, ...files],
     structuredContent: r as unknown as Record<string, unknown>,
     isError: r.exitCode !== 0,
   };
@@ -51,14 +80,14 @@ export function registerRunTools(server: McpServer, runner: Runner, options: { n
       language: 'js',
       title: 'Run JavaScript',
       description:
-        'Run JavaScript in an isolated QuickJS (WebAssembly) sandbox with time, memory and output limits. console.log goes to stdout, console.error to stderr; the last expression is the result. No host access; files via the global `fs` under /tmp and /output.',
+        'Run JavaScript in an isolated QuickJS (WebAssembly) sandbox with time, memory and output limits. console.log goes to stdout, console.error to stderr; the last expression is the result. No host access. Files: the global `fs` (readFileSync, writeFileSync, readdirSync, statSync, existsSync, mkdirSync, rmSync...) under /tmp and /output; files written under /output are returned (images as image content).',
     },
     {
       name: 'run_python',
       language: 'python',
       title: 'Run Python',
       description:
-        'Run Python 3 in an isolated Pyodide (WebAssembly) sandbox with time, memory and output limits. print goes to stdout; the last expression statement is the result. Standard library only, no host access; files under /tmp and /output.',
+        'Run Python 3 in an isolated Pyodide (WebAssembly) sandbox with time, memory and output limits. print goes to stdout; the last expression statement is the result. Standard library only, no host access; files under /tmp and /output (files written under /output are returned).',
     },
   ];
   for (const t of tools) {
@@ -71,10 +100,17 @@ export function registerRunTools(server: McpServer, runner: Runner, options: { n
         outputSchema: RunResultShape,
         annotations: { title: t.title, readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: options.networkEnabled },
       },
-      async (args, extra) =>
-        toCallToolResult(
-          await runner.run({ language: t.language, code: args.code, session: args.session, timeoutMs: args.timeoutMs, signal: extra.signal }),
-        ),
+      async (args, extra) => {
+        const { result, outputs } = await runner.runWithOutputs({
+          language: t.language,
+          code: args.code,
+          session: args.session,
+          files: args.files,
+          timeoutMs: args.timeoutMs,
+          signal: extra.signal,
+        });
+        return toCallToolResult(result, outputs);
+      },
     );
   }
 }

@@ -7,6 +7,9 @@
  *
  * `__toJson(value, maxChars)` returns JSON text, or undefined when the value has no JSON form.
  * `__format(value)` renders one console argument.
+ * `bytesOf`, `toU8`, `makeStat`, `fromJson` and `quote` serve the host side of `fs`: they move bytes between
+ * ArrayBuffers (what the host can read and create) and the views guest code uses, and build
+ * `statSync` results, all with captured intrinsics and nothing a guest could have replaced.
  */
 export const INTRINSICS_SOURCE = String.raw`(() => {
   const O = Object, gopn = O.getOwnPropertyNames, gopd = O.getOwnPropertyDescriptor;
@@ -81,5 +84,29 @@ export const INTRINSICS_SOURCE = String.raw`(() => {
     try { const s = toJson(value, 65536); return s === TOO_BIG ? '[Object: too large to print]' : s === undefined ? 'undefined' : s; }
     catch { return '[Object]'; }
   };
-  return { toJson, format, TOO_BIG };
+  // --- for the host side of fs (runtimes/quickjs.ts): bytes in and out, stat objects ---
+  const AB = ArrayBuffer, U8 = Uint8Array, D = Date, isView = AB.isView;
+  const abLength = gopd(AB.prototype, 'byteLength').get, abSlice = AB.prototype.slice;
+  const taProto = getProto(U8.prototype);
+  const taBuffer = gopd(taProto, 'buffer').get, taOffset = gopd(taProto, 'byteOffset').get, taLength = gopd(taProto, 'byteLength').get;
+  const dvBuffer = gopd(DataView.prototype, 'buffer').get, dvOffset = gopd(DataView.prototype, 'byteOffset').get, dvLength = gopd(DataView.prototype, 'byteLength').get;
+  // The ArrayBuffer itself, or a new ArrayBuffer with the bytes of a typed array or DataView; undefined for anything else.
+  const bytesOf = (v) => {
+    if (v === null || typeof v !== 'object') return undefined;
+    try { apply(abLength, v, []); return v; } catch {}
+    if (!isView(v)) return undefined;
+    try { const o = apply(taOffset, v, []); return apply(abSlice, apply(taBuffer, v, []), [o, o + apply(taLength, v, [])]); } catch {}
+    try { const o = apply(dvOffset, v, []); return apply(abSlice, apply(dvBuffer, v, []), [o, o + apply(dvLength, v, [])]); } catch {}
+    return undefined;
+  };
+  const toU8 = (buffer) => new U8(buffer);
+  const parse = JSON.parse;
+  const fromJson = (text) => parse(text);
+  // JSON text of a string: NUL and lone surrogates escaped, so the host can read it exactly.
+  const quote = (text) => stringify(text);
+  const makeStat = (isFile, size, mtimeMs) => ({
+    size, mtimeMs, mtime: new D(mtimeMs),
+    isFile: () => isFile, isDirectory: () => !isFile, isSymbolicLink: () => false,
+  });
+  return { toJson, format, TOO_BIG, bytesOf, toU8, makeStat, fromJson, quote };
 })()`;

@@ -11,6 +11,8 @@ import {
 } from 'quickjs-emscripten-core';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
+import { GuestFs } from '../guest-fs.js';
+import { installFs } from './quickjs-fs.js';
 import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
 import { rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
 import {
@@ -50,8 +52,19 @@ class QuickJsInstance implements RuntimeInstance {
   private readonly runtime: QuickJSRuntime;
   private readonly context: QuickJSContext;
   private readonly control: Int32Array;
-  private readonly helpers: { toJson: QuickJSHandle; format: QuickJSHandle; tooBig: QuickJSHandle };
+  private readonly helpers: {
+    toJson: QuickJSHandle;
+    format: QuickJSHandle;
+    tooBig: QuickJSHandle;
+    bytesOf: QuickJSHandle;
+    toU8: QuickJSHandle;
+    makeStat: QuickJSHandle;
+    fromJson: QuickJSHandle;
+    quote: QuickJSHandle;
+  };
   private current: RunContext | undefined;
+  /** The run's filesystem: rebuilt from the front's files at the start of every run. */
+  private fs: GuestFs | undefined;
   private interrupted = false;
   private timers = new Map<number, Timer>();
   private nextTimerId = 1;
@@ -66,6 +79,7 @@ class QuickJsInstance implements RuntimeInstance {
     this.helpers = this.installIntrinsics();
     this.installConsole();
     this.installTimers();
+    installFs(this.context, { ...this.helpers, dataProp: this.getOwnDescriptorValue }, () => this.fs);
   }
 
   private shouldInterrupt(): boolean {
@@ -84,6 +98,11 @@ class QuickJsInstance implements RuntimeInstance {
       toJson: this.context.getProp(obj, 'toJson'),
       format: this.context.getProp(obj, 'format'),
       tooBig: this.context.getProp(obj, 'TOO_BIG'),
+      bytesOf: this.context.getProp(obj, 'bytesOf'),
+      toU8: this.context.getProp(obj, 'toU8'),
+      makeStat: this.context.getProp(obj, 'makeStat'),
+      fromJson: this.context.getProp(obj, 'fromJson'),
+      quote: this.context.getProp(obj, 'quote'),
     };
     obj.dispose();
     return helpers;
@@ -327,6 +346,20 @@ class QuickJsInstance implements RuntimeInstance {
   }
 
   async run(code: string, ctx: RunContext): Promise<RunOutcome> {
+    // Files never carry over from an earlier run: the front's store is the truth, and it may have
+    // refused some of that run's changes.
+    const fs = new GuestFs(ctx.files);
+    this.fs = fs;
+    try {
+      const outcome = await this.runCode(code, ctx);
+      const files = fs.changes();
+      return files.length === 0 ? outcome : { ...outcome, files };
+    } finally {
+      this.fs = undefined;
+    }
+  }
+
+  private async runCode(code: string, ctx: RunContext): Promise<RunOutcome> {
     this.current = ctx;
     this.interrupted = false;
     try {
@@ -397,6 +430,11 @@ class QuickJsInstance implements RuntimeInstance {
     this.helpers.toJson.dispose();
     this.helpers.format.dispose();
     this.helpers.tooBig.dispose();
+    this.helpers.bytesOf.dispose();
+    this.helpers.toU8.dispose();
+    this.helpers.makeStat.dispose();
+    this.helpers.fromJson.dispose();
+    this.helpers.quote.dispose();
     this.context.dispose();
     this.runtime.dispose();
   }

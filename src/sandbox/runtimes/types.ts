@@ -32,6 +32,57 @@ export interface OutputSink {
   write(stream: 'stdout' | 'stderr', text: string): void;
 }
 
+/** One file handed into a run. `path` is canonical (see `src/protocol/guest-paths.ts`). */
+export interface GuestFile {
+  path: string;
+  data: Uint8Array;
+  /** When the front last wrote it (epoch ms), for `stat`; absent where unknown. */
+  mtimeMs?: number;
+}
+
+/**
+ * The session's files for one run, and what the guest may do with them.
+ *
+ * The front owns the files (the store of truth). Before each run it sends every file of the
+ * session; the host has checked each one's digest against the signed capsule. The adapter gives
+ * the guest a filesystem that starts with exactly `initial` (a session's runtime must NOT keep
+ * files from an earlier run: the front may have refused some of that run's changes), lets the
+ * guest read under `readonly` and `writable` and write under `writable` only, and reports what
+ * changed in `RunOutcome.files`.
+ *
+ * Prefixes are canonical and compared on `/` boundaries (`isUnder`): `/out` never covers `/outside`.
+ * Every prefix is a directory that always exists, as do its ancestors up to `/` (they may be listed
+ * and stat'ed, showing only the way to the prefixes; nothing else outside the prefixes is visible).
+ * Where a path lies under both a writable and a readonly prefix, writable wins.
+ *
+ * The limits are the policy's, enforced inside the runtime as defence in depth (the front checks
+ * everything again): no file larger than `maxFileBytes`, no more than `maxFiles` files and
+ * `quotaBytes` bytes in all (initial files included) at any moment.
+ */
+export interface GuestFilesystem {
+  initial: GuestFile[];
+  writable: string[];
+  readonly: string[];
+  limits: { quotaBytes: number; maxFiles: number; maxFileBytes: number };
+}
+
+/**
+ * One change the run made, reported in `RunOutcome.files`: the final state of a path that differs
+ * from `initial`. A file created or whose content changed: `{path, kind: 'file', data}`. A file of
+ * `initial` that is gone: `{path, kind: 'file', deleted: true}` (a deleted directory may be reported
+ * as its path with `deleted: true`, too). Anything that is not a regular file — a symlink, a device,
+ * a FIFO — is reported with its kind and no data (the front refuses it; never follow a symlink to
+ * read its target). Report only paths under `writable` prefixes; the front refuses the rest anyway.
+ * Order matters for the quota, which the front re-checks change by change: deletions first, then
+ * files that shrank, then files that grew or are new (`orderChanges` in sandbox/guest-fs.ts does it).
+ */
+export interface FileChange {
+  path: string;
+  kind: 'file' | 'symlink' | 'other';
+  data?: Uint8Array;
+  deleted?: boolean;
+}
+
 export interface RunContext {
   limits: GuestLimits;
   /** Absolute epoch-ms deadline of this run. */
@@ -39,6 +90,11 @@ export interface RunContext {
   output: OutputSink;
   /** The stop reason the host has posted, or NONE. Cheap: an Atomics.load. */
   stopReason(): StopReason;
+  /**
+   * The guest's filesystem for this run. Absent (warm-up runs): the guest sees no files and may
+   * write nowhere.
+   */
+  files?: GuestFilesystem;
 }
 
 export interface GuestErrorInfo {
@@ -47,14 +103,21 @@ export interface GuestErrorInfo {
   traceback?: string;
 }
 
+/**
+ * How a run ended. `files`: the changes of the run's filesystem (see `FileChange`), reported whenever
+ * the adapter can still read them — on success, on a guest error, and where possible after a
+ * timeout, a cancellation or the memory limit (the front keeps what passes its checks). Absent or
+ * empty: nothing changed.
+ */
 export type RunOutcome =
-  | { status: 'ok'; result?: JsonValue }
+  | { status: 'ok'; result?: JsonValue; files?: FileChange[] }
   | {
       status: 'error';
       code: ErrorCode;
       error: GuestErrorInfo;
       /** The runtime's state can no longer be trusted (OOM, interrupted mid-native-call...): discard it. */
       fatal: boolean;
+      files?: FileChange[];
     };
 
 /** One guest state: a QuickJS runtime+context, or one Python interpreter. */
