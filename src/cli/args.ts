@@ -25,6 +25,10 @@ Options (flag > environment variable > policy file > default):
   --max-stderr BYTES     stderr cap per run (default 2097152)                        [MAX_STDERR_BYTES]
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)     [LOG_LEVEL]
   --key-dir DIR          capsule signing keys (default ~/.config/wasm-sandbox-mcp/keys) [SANDBOX_KEY_DIR]
+  --audit-log FILE       audit log: a file, stderr or off (default stderr)         [SANDBOX_AUDIT_LOG]
+  --audit-code-digests   record each run's code SHA-256 in the audit log           [SANDBOX_AUDIT_CODE_DIGESTS=1]
+  --registry DIR         trusted capsules to offer as tools, or off (default: shipped) [SANDBOX_REGISTRY]
+  --capsule-store DIR    where executed capsules are kept, or off (default: beside the keys) [SANDBOX_CAPSULE_STORE]
   --out FILE             where sign writes the signed manifest
   --json                 machine-readable output (doctor, run)
   --min-grade GRADE      doctor exits 1 below this grade (A-F)
@@ -61,6 +65,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
         'max-stderr': { type: 'string' },
         'log-level': { type: 'string' },
         'key-dir': { type: 'string' },
+        'audit-log': { type: 'string' },
+        'audit-code-digests': { type: 'boolean' },
+        registry: { type: 'string' },
+        'capsule-store': { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
         'min-grade': { type: 'string' },
@@ -91,6 +99,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
       maxStderr: v['max-stderr'],
       logLevel: v['log-level'],
       keyDir: v['key-dir'],
+      auditLog: v['audit-log'],
+      auditCodeDigests: v['audit-code-digests'] === undefined ? undefined : String(v['audit-code-digests']),
+      registry: v.registry,
+      capsuleStore: v['capsule-store'],
     },
   };
 }

@@ -70,9 +70,10 @@ export async function verify(o: CommandOptions): Promise<number> {
   const keyDir = keyDirOf(o.settings);
   let doc: unknown;
   if (/^[0-9a-f]{64}$/.test(arg) && !fs.existsSync(arg)) {
-    doc = new CapsuleStore({ dir: defaultStoreDir(keyDir) }).get(arg);
+    const storeDir = o.settings.capsuleStore && o.settings.capsuleStore !== 'off' ? o.settings.capsuleStore : defaultStoreDir(keyDir);
+    doc = new CapsuleStore({ dir: storeDir }).get(arg);
     if (doc === undefined) {
-      warn(`invalid: no intact capsule ${arg} in ${defaultStoreDir(keyDir)}`);
+      warn(`invalid: no intact capsule ${arg} in ${storeDir}`);
       return 1;
     }
   } else {

@@ -2,7 +2,10 @@
  * `serve`: wire the front together and speak MCP on stdio until stdin closes or a signal arrives.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
+import { loadRegistry } from '../front/capsule/registry.js';
+import { CapsuleStore, defaultStoreDir } from '../front/capsule/store.js';
 import { createLogger } from '../front/logger.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
@@ -19,8 +22,17 @@ export async function serve(settings: Settings): Promise<void> {
   const keyDir = settings.keyDir ?? defaultKeyDir();
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
   const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 0 } });
-  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger });
-  const server = createMcpServer(runner, { networkEnabled: settings.policy.network.enabled });
+  const audit =
+    settings.auditLog === 'off'
+      ? undefined
+      : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests });
+  const storeDir = settings.capsuleStore ?? defaultStoreDir(keyDir);
+  const store = storeDir === 'off' ? undefined : new CapsuleStore({ dir: storeDir, onError: (m) => logger.warn(m) });
+  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store });
+  // Only verified manifests become tools; a bad one is named on stderr and skipped.
+  const registry = settings.registryDir ? loadRegistry(settings.registryDir) : { tools: [], rejected: [] };
+  for (const r of registry.rejected) logger.warn({ file: r.file, reason: r.reason }, 'registry capsule rejected: not registered');
+  const server = createMcpServer(runner, { networkEnabled: settings.policy.network.enabled, registryTools: registry.tools });
 
   let stopping = false;
   const shutdown = async (why: string) => {
@@ -28,7 +40,8 @@ export async function serve(settings: Settings): Promise<void> {
     stopping = true;
     logger.info({ why }, 'shutting down');
     runner.close();
-    await Promise.allSettled([server.close(), sandbox.close()]);
+    await Promise.allSettled([server.close(), sandbox.close(), store?.flush()]);
+    audit?.flush();
     process.exit(why === 'sandbox host failed to start' ? 1 : 0);
   };
   // The SDK's stdio transport does not notice stdin closing; the client going away ends us.

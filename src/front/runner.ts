@@ -7,7 +7,10 @@ import { capsuleId } from '../protocol/capsule.js';
 import { ErrorCode, SandboxError, exitCodeFor, isSandboxError } from '../protocol/errors.js';
 import { isUnder } from '../protocol/guest-paths.js';
 import type { RunOutcomeWire } from '../protocol/messages.js';
+import type { JsonValue } from '../protocol/json.js';
+import type { AuditLog } from './audit/audit-log.js';
 import { buildCapsuleBody, type CapsuleSigner } from './capsule/signer.js';
+import type { CapsuleStore } from './capsule/store.js';
 import type { Logger } from './logger.js';
 import { appendNote, OUTPUT_DIR, rejectionNote, type OutputFile } from './output-files.js';
 import { narrowLimits } from './policy/narrow.js';
@@ -15,6 +18,7 @@ import type { Policy } from './policy/schema.js';
 import { capUtf8, failureResult, type RunResult } from './run-result.js';
 import type { SandboxClient } from './sandbox-client.js';
 import { ConcurrencyGate } from './sessions/gate.js';
+import { RateLimiter } from './sessions/rate-limiter.js';
 import { SessionManager, type Language, type Session } from './sessions/manager.js';
 import { decodeInputFile, mimeTypeFor, SessionVfs, type GuestChangeResult } from './vfs/store.js';
 
@@ -30,6 +34,10 @@ export interface RunRequest {
   code: string;
   session?: string | undefined;
   timeoutMs?: number | undefined;
+  /** A value handed to the code as the global `input` (registry capsules). */
+  input?: JsonValue | undefined;
+  /** The tool that asked, for the audit log. */
+  tool?: string | undefined;
   /** Written into the session's files (writable paths only, all or nothing) before the code runs. */
   files?: ReadonlyArray<InputFile> | undefined;
   signal?: AbortSignal | undefined;
@@ -46,11 +54,16 @@ export interface RunnerOptions {
   signer: CapsuleSigner;
   sandbox: SandboxClient;
   logger: Logger;
+  /** One line per run, when configured. */
+  audit?: AuditLog | undefined;
+  /** Where executed capsules are kept, when configured. */
+  store?: CapsuleStore | undefined;
 }
 
 export class Runner {
   readonly sessions: SessionManager;
   private readonly gate: ConcurrencyGate;
+  private readonly rate: RateLimiter;
   /** The policy as it travels inside every capsule (signed, so the host runs what we decided). */
   private readonly capsulePolicy: Policy;
   /** Each live session's files (the store of truth), shared by both languages. */
@@ -61,6 +74,7 @@ export class Runner {
     this.capsulePolicy = { ...policy };
     delete (this.capsulePolicy as { $schema?: string }).$schema;
     this.gate = new ConcurrencyGate(policy.rate.maxConcurrentRuns, policy.rate.maxQueue);
+    this.rate = new RateLimiter(policy.rate.callsPerMinute);
     this.sessions = new SessionManager({
       maxSessions: policy.sessions.maxSessions,
       idleTtlMs: policy.sessions.idleTtlMs,
@@ -78,8 +92,37 @@ export class Runner {
 
   /** `run`, plus the bytes of the files the run wrote under /output (for MCP content). */
   async runWithOutputs(req: RunRequest): Promise<RunReply> {
+    const reply = await this.dispatch(req);
+    const { audit } = this.options;
+    if (audit) {
+      const r = reply.result;
+      audit.record({
+        tool: req.tool ?? (req.language === 'js' ? 'run_js' : 'run_python'),
+        language: req.language,
+        session: req.session,
+        code: req.code,
+        capsuleId: r.capsule.id,
+        keyId: r.capsule.keyId,
+        exitCode: r.exitCode,
+        errorCode: r.error?.code,
+        durationMs: r.durationMs,
+        stdoutBytes: Buffer.byteLength(r.stdout),
+        stderrBytes: Buffer.byteLength(r.stderr),
+        outputFiles: r.files.length,
+        network: { attempts: r.network.length, blocked: r.network.filter((n) => n.blocked !== undefined).length },
+      });
+    }
+    return reply;
+  }
+
+  private async dispatch(req: RunRequest): Promise<RunReply> {
     const { policy } = this.options;
     const fail = (e: unknown): RunReply => ({ result: failureResult(e, { session: req.session }), outputs: [] });
+    try {
+      this.rate.take();
+    } catch (e) {
+      return fail(e);
+    }
     const codeBytes = Buffer.byteLength(req.code, 'utf8');
     if (codeBytes > policy.limits.codeBytes) {
       return fail(new SandboxError(ErrorCode.INVALID_INPUT, `code is ${codeBytes} bytes; the policy allows at most ${policy.limits.codeBytes}`));
@@ -135,6 +178,7 @@ export class Runner {
       files: snapshot.map((f) => ({ path: f.path, sha256: digests.get(f.path)!, size: f.data.length })),
       keyId: signer.keyId,
       ttlMs: Math.max(60_000, limits.timeoutMs + 60_000),
+      ...(req.input !== undefined ? { input: req.input } : {}),
     });
     const signed = signer.sign(body);
     const capsule = { id: capsuleId(signed.body), keyId: signed.keyId };
@@ -148,6 +192,7 @@ export class Runner {
       return { result: failureResult(e, { session: req.session, capsule }), outputs: [] };
     }
     if (session) session.runtimes.set(req.language, sandbox.generation);
+    this.options.store?.put(signed);
 
     // What the guest changed is hostile input: the store re-checks every change against the policy.
     let changes: GuestChangeResult | undefined;

@@ -67,10 +67,13 @@ async function handleRun(msg: RunMessage): Promise<void> {
     const r = await pool.run(
       body.language,
       body.session,
-      body.code,
-      { timeoutMs: limits.timeoutMs, memMb: limits.memMb, stdoutBytes: limits.stdoutBytes, stderrBytes: limits.stderrBytes },
+      {
+        code: body.code,
+        limits: { timeoutMs: limits.timeoutMs, memMb: limits.memMb, stdoutBytes: limits.stdoutBytes, stderrBytes: limits.stderrBytes },
+        files: guestFilesystem(body.policy.filesystem, msg.files),
+        input: body.input,
+      },
       abort.signal,
-      guestFilesystem(body.policy.filesystem, msg.files),
     );
     const outcome: RunOutcomeWire = {
       ...r.output,

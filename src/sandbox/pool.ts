@@ -4,7 +4,8 @@
  * worker, or a single-use pre-warmed Pyodide worker. Warm spares make new sessions start fast.
  */
 import { RuntimeWorker, type WorkerRunResult } from './runtime-worker.js';
-import type { GuestFilesystem, GuestLimits, Language } from './runtimes/types.js';
+import type { Language } from './runtimes/types.js';
+import type { GuestRun } from './worker-messages.js';
 
 /** Languages whose adapters can give a worker a clean new state cheaply (see RuntimeAdapter). */
 const REUSABLE: Record<Language, boolean> = { js: true, python: false };
@@ -69,15 +70,9 @@ export class WorkerPool {
     return `${language}:${session}`;
   }
 
-  async run(
-    language: Language,
-    session: string | null,
-    code: string,
-    limits: GuestLimits,
-    signal?: AbortSignal,
-    files?: GuestFilesystem,
-  ): Promise<PoolRunResult> {
-    if (session !== null) return this.runInSession(language, session, code, limits, signal, files);
+  async run(language: Language, session: string | null, guestRun: GuestRun, signal?: AbortSignal): Promise<PoolRunResult> {
+    if (session !== null) return this.runInSession(language, session, guestRun, signal);
+    const { limits } = guestRun;
     let worker: RuntimeWorker | undefined;
     if (REUSABLE[language]) {
       const idle = this.idle[language];
@@ -89,7 +84,7 @@ export class WorkerPool {
     }
     worker ??= this.take(language, limits.memMb);
     try {
-      const result = await worker.run(code, limits, true, signal, files);
+      const result = await worker.run(guestRun, true, signal);
       return { ...result, freshState: true };
     } finally {
       if (REUSABLE[language] && worker.isAlive && this.idle[language].length < MAX_IDLE_REUSABLE) this.idle[language].push(worker);
@@ -97,14 +92,8 @@ export class WorkerPool {
     }
   }
 
-  private async runInSession(
-    language: Language,
-    session: string,
-    code: string,
-    limits: GuestLimits,
-    signal?: AbortSignal,
-    files?: GuestFilesystem,
-  ): Promise<PoolRunResult> {
+  private async runInSession(language: Language, session: string, guestRun: GuestRun, signal?: AbortSignal): Promise<PoolRunResult> {
+    const { limits } = guestRun;
     const key = WorkerPool.key(language, session);
     let worker = this.sessions.get(key);
     if (worker && (!worker.isAlive || worker.memMb !== limits.memMb)) {
@@ -117,7 +106,7 @@ export class WorkerPool {
     }
     // A worker that lost its state (or never had one) starts from scratch.
     const fresh = !worker.hasState;
-    const result = await worker.run(code, limits, fresh, signal, files);
+    const result = await worker.run(guestRun, fresh, signal);
     if (!worker.isAlive && this.sessions.get(key) === worker) this.sessions.delete(key);
     return { ...result, freshState: fresh };
   }

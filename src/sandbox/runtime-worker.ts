@@ -17,7 +17,7 @@ import {
   type Language,
   type RunOutcome,
 } from './runtimes/types.js';
-import type { WorkerData, WorkerReply, WorkerRunRequest } from './worker-messages.js';
+import type { GuestRun, WorkerData, WorkerReply, WorkerRunRequest } from './worker-messages.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Native stack of the worker thread; QuickJS and CPython recurse deeply. */
@@ -102,13 +102,14 @@ export class RuntimeWorker {
   }
 
   /** Runs are strictly one at a time per worker; a second call waits for the first. */
-  run(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal, files?: GuestFilesystem): Promise<WorkerRunResult> {
-    const next = this.tail.then(() => this.runNow(code, limits, fresh, signal, files));
+  run(guestRun: GuestRun, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
+    const next = this.tail.then(() => this.runNow(guestRun, fresh, signal));
     this.tail = next.catch(() => undefined);
     return next;
   }
 
-  private async runNow(code: string, limits: GuestLimits, fresh: boolean, signal?: AbortSignal, files?: GuestFilesystem): Promise<WorkerRunResult> {
+  private async runNow(guestRun: GuestRun, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
+    const { limits } = guestRun;
     await this.ready;
     if (!this.alive) throw new Error('runtime worker is not alive');
     if (signal?.aborted) {
@@ -131,13 +132,11 @@ export class RuntimeWorker {
     const deadline = Date.now() + limits.timeoutMs;
     const request: WorkerRunRequest = {
       t: 'run',
-      code,
-      limits,
+      run: guestRun,
       deadline,
       fresh,
       output: { sab: output.sab, stdoutCap: output.stdoutCap, stderrCap: output.stderrCap },
     };
-    if (files) request.files = files;
     const softStop = setTimeout(() => this.stop(StopReason.TIMEOUT), limits.timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {

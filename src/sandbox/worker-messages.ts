@@ -1,5 +1,16 @@
 /** Messages between the sandbox host's main thread and one runtime worker thread. */
+import type { JsonValue } from '../protocol/json.js';
 import type { GuestFilesystem, GuestLimits, Language, RunOutcome } from './runtimes/types.js';
+
+/** What one run asks of a runtime, taken from the verified capsule. */
+export interface GuestRun {
+  code: string;
+  limits: GuestLimits;
+  /** The run's files and what the guest may do with them (verified against the capsule by the host). */
+  files?: GuestFilesystem | undefined;
+  /** A value handed to the code as the global `input` (registry capsules); never spliced into source. */
+  input?: JsonValue | undefined;
+}
 
 export interface WorkerData {
   language: Language;
@@ -11,14 +22,11 @@ export interface WorkerData {
 
 export interface WorkerRunRequest {
   t: 'run';
-  code: string;
-  limits: GuestLimits;
+  run: GuestRun;
   deadline: number;
   /** Start from a fresh guest state (sessionless runs, or a session's first run). */
   fresh: boolean;
   output: { sab: SharedArrayBuffer; stdoutCap: number; stderrCap: number };
-  /** The run's files and what the guest may do with them (verified against the capsule by the host). */
-  files?: GuestFilesystem;
 }
 
 export type WorkerReply =

@@ -61,15 +61,17 @@ async function run(req: WorkerRunRequest): Promise<void> {
   try {
     if (req.fresh) {
       instance?.dispose();
-      instance = await freshInstance(req.limits.memMb);
+      instance = await freshInstance(req.run.limits.memMb);
     }
-    instance ??= await adapter.createInstance({ memMb: req.limits.memMb, control });
-    outcome = await instance.run(req.code, {
-      limits: req.limits,
+    instance ??= await adapter.createInstance({ memMb: req.run.limits.memMb, control });
+    const { limits } = req.run;
+    outcome = await instance.run(req.run.code, {
+      limits,
       deadline: req.deadline,
-      output: { write: (stream, text) => out.write(stream, text, stream === 'stdout' ? req.limits.stdoutBytes : req.limits.stderrBytes) },
+      output: { write: (stream, text) => out.write(stream, text, stream === 'stdout' ? limits.stdoutBytes : limits.stderrBytes) },
       stopReason: () => Atomics.load(control, CONTROL_STOP) as StopReason,
-      ...(req.files ? { files: req.files } : {}),
+      ...(req.run.files ? { files: req.run.files } : {}),
+      ...(req.run.input !== undefined ? { input: req.run.input } : {}),
     });
   } catch (e) {
     // An adapter bug, not a guest error: report it without internals and discard the state.
@@ -90,7 +92,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
     instance = undefined;
   }
   reply({ t: 'done', outcome, discarded: discard });
-  if (req.fresh) prepareNext(req.limits.memMb);
+  if (req.fresh) prepareNext(req.run.limits.memMb);
 }
 
 try {

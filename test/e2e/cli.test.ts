@@ -89,7 +89,7 @@ describe('subcommands', () => {
     expect(fail.status).toBe(1);
     expect(fail.stderr).toContain('RangeError: nope');
     const spin = runCli(['run', path.join(dir, 'spin.js'), '--timeout', '300', ...keys]);
-    expect(spin.status).toBe(124);
+    expect({ status: spin.status, stderr: spin.stderr }).toMatchObject({ status: 124, stderr: expect.stringContaining('Timeout') });
     fs.rmSync(dir, { recursive: true });
   });
 

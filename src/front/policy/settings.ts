@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
+import { REGISTRY_DIR } from '../capsule/registry.js';
 import { describeIssues } from './errors.js';
 import { LIMIT_BOUNDS, PolicySchema, type Limits, type Policy } from './schema.js';
 
@@ -24,6 +25,10 @@ export interface RawSettings {
   maxStderr?: string | undefined;
   logLevel?: string | undefined;
   keyDir?: string | undefined;
+  auditLog?: string | undefined;
+  auditCodeDigests?: string | undefined;
+  registry?: string | undefined;
+  capsuleStore?: string | undefined;
 }
 
 /** Environment variable for each setting (the contract's table). */
@@ -35,6 +40,10 @@ export const ENV_NAMES: Record<keyof RawSettings, string> = {
   maxStderr: 'MAX_STDERR_BYTES',
   logLevel: 'LOG_LEVEL',
   keyDir: 'SANDBOX_KEY_DIR',
+  auditLog: 'SANDBOX_AUDIT_LOG',
+  auditCodeDigests: 'SANDBOX_AUDIT_CODE_DIGESTS',
+  registry: 'SANDBOX_REGISTRY',
+  capsuleStore: 'SANDBOX_CAPSULE_STORE',
 };
 
 /** CLI flag for each setting. */
@@ -46,6 +55,10 @@ export const FLAG_NAMES: Record<keyof RawSettings, string> = {
   maxStderr: '--max-stderr',
   logLevel: '--log-level',
   keyDir: '--key-dir',
+  auditLog: '--audit-log',
+  auditCodeDigests: '--audit-code-digests',
+  registry: '--registry',
+  capsuleStore: '--capsule-store',
 };
 
 const LIMIT_SETTINGS = [
@@ -65,6 +78,14 @@ export interface Settings {
   logLevel: LogLevel;
   /** Overridden key directory, or undefined for the default. */
   keyDir: string | undefined;
+  /** Audit log destination: a file, 'stderr', or 'off'. */
+  auditLog: string;
+  /** Record the SHA-256 of each run's code in the audit log. */
+  auditCodeDigests: boolean;
+  /** Directory of trusted registry capsules, or undefined for none. */
+  registryDir: string | undefined;
+  /** Capsule store directory, 'off', or undefined for the default (beside the keys). */
+  capsuleStore: string | undefined;
 }
 
 export interface ResolveOptions {
@@ -141,6 +162,13 @@ export function resolveSettings(o: ResolveOptions): Settings {
     throw configError(`invalid ${level.origin} "${level.value}": expected one of ${LOG_LEVELS.join(', ')}`);
   }
   const keyDir = pick('keyDir', o);
+  const auditLog = pick('auditLog', o)?.value ?? 'stderr';
+  const digests = pick('auditCodeDigests', o);
+  if (digests && !['1', '0', 'true', 'false'].includes(digests.value)) {
+    throw configError(`invalid ${digests.origin} "${digests.value}": expected 1, 0, true or false`);
+  }
+  const registry = pick('registry', o)?.value;
+  const store = pick('capsuleStore', o)?.value;
 
   return {
     policyFile,
@@ -148,5 +176,9 @@ export function resolveSettings(o: ResolveOptions): Settings {
     policy: { ...filePolicy, limits },
     logLevel: (level?.value as LogLevel | undefined) ?? 'info',
     keyDir: keyDir ? path.resolve(o.cwd, keyDir.value) : undefined,
+    auditLog: auditLog === 'stderr' || auditLog === 'off' ? auditLog : path.resolve(o.cwd, auditLog),
+    auditCodeDigests: digests?.value === '1' || digests?.value === 'true',
+    registryDir: registry === 'off' ? undefined : registry ? path.resolve(o.cwd, registry) : REGISTRY_DIR,
+    capsuleStore: store === undefined || store === 'off' ? store : path.resolve(o.cwd, store),
   };
 }

@@ -5,9 +5,17 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Runner } from '../runner.js';
 import { registerResetSessionTool } from './reset-session-tool.js';
 import { registerRunTools } from './run-tools.js';
+import { registerRegistryTools } from './registry-tools.js';
+import type { Manifest } from '../capsule/registry.js';
 import { PACKAGE_VERSION } from '../version.js';
 
-export function createMcpServer(runner: Runner, options: { networkEnabled: boolean }): McpServer {
+export interface ServerOptions {
+  networkEnabled: boolean;
+  /** Verified registry capsules, each offered as its own tool. */
+  registryTools?: Array<{ manifest: Manifest; id: string }>;
+}
+
+export function createMcpServer(runner: Runner, options: ServerOptions): McpServer {
   const server = new McpServer(
     { name: 'wasm-sandbox-mcp', version: PACKAGE_VERSION },
     {
@@ -18,5 +26,6 @@ export function createMcpServer(runner: Runner, options: { networkEnabled: boole
   );
   registerRunTools(server, runner, options);
   registerResetSessionTool(server, runner);
+  registerRegistryTools(server, runner, options.registryTools ?? []);
   return server;
 }

@@ -345,12 +345,24 @@ class QuickJsInstance implements RuntimeInstance {
     return { value: second.value };
   }
 
+  /** `globalThis.input` = the value, built in the guest realm from JSON by a pre-captured JSON.parse. */
+  private defineInput(value: JsonValue): void {
+    const vm = this.context;
+    const text = vm.newString(JSON.stringify(value));
+    const r = vm.callFunction(this.helpers.fromJson, vm.undefined, text);
+    text.dispose();
+    const handle = vm.unwrapResult(r);
+    vm.setProp(vm.global, 'input', handle);
+    handle.dispose();
+  }
+
   async run(code: string, ctx: RunContext): Promise<RunOutcome> {
     // Files never carry over from an earlier run: the front's store is the truth, and it may have
     // refused some of that run's changes.
     const fs = new GuestFs(ctx.files);
     this.fs = fs;
     try {
+      if (ctx.input !== undefined) this.defineInput(ctx.input);
       const outcome = await this.runCode(code, ctx);
       const files = fs.changes();
       return files.length === 0 ? outcome : { ...outcome, files };

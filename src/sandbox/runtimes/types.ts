@@ -95,6 +95,11 @@ export interface RunContext {
    * write nowhere.
    */
   files?: GuestFilesystem;
+  /**
+   * A value the code receives as the global `input` (registry capsules): define it in the guest
+   * realm from JSON before the code runs — never by splicing it into the source.
+   */
+  input?: JsonValue;
 }
 
 export interface GuestErrorInfo {
