@@ -11,6 +11,7 @@ import type { JsonValue } from '../protocol/json.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { buildCapsuleBody, type CapsuleSigner } from './capsule/signer.js';
 import type { CapsuleStore } from './capsule/store.js';
+import { NetworkBroker } from './net/broker.js';
 import type { Logger } from './logger.js';
 import { appendNote, OUTPUT_DIR, rejectionNote, type OutputFile } from './output-files.js';
 import { narrowLimits } from './policy/narrow.js';
@@ -58,6 +59,16 @@ export interface RunnerOptions {
   audit?: AuditLog | undefined;
   /** Where executed capsules are kept, when configured. */
   store?: CapsuleStore | undefined;
+}
+
+/** The run's `network` field: every attempt, with the policy's reason where it was blocked. */
+function networkLog(broker: NetworkBroker | undefined): RunResult['network'] {
+  return (broker?.log ?? []).map((e) => ({
+    url: e.url,
+    method: e.method,
+    ...(e.status !== undefined ? { status: e.status } : {}),
+    ...(e.blocked !== undefined ? { blocked: e.blocked } : {}),
+  }));
 }
 
 export class Runner {
@@ -183,13 +194,21 @@ export class Runner {
     const signed = signer.sign(body);
     const capsule = { id: capsuleId(signed.body), keyId: signed.keyId };
     const expectedState = session?.runtimes.get(req.language);
+    // One broker per run: its request budget and its log belong to this run only.
+    const broker = policy.network.enabled ? new NetworkBroker(policy.network) : undefined;
+    const deadline = Date.now() + limits.timeoutMs;
+    const onFetch = broker && ((request: Parameters<NetworkBroker['fetch']>[0]) => broker.fetch(request, { deadline }));
     let outcome: RunOutcomeWire;
     try {
-      outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, req.signal);
+      outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, req.signal, onFetch);
     } catch (e) {
       session?.runtimes.delete(req.language);
       if (!(e instanceof SandboxError)) logger.error({ err: (e as Error).message }, 'run failed');
-      return { result: failureResult(e, { session: req.session, capsule }), outputs: [] };
+      const failed = failureResult(e, { session: req.session, capsule });
+      failed.network = networkLog(broker);
+      return { result: failed, outputs: [] };
+    } finally {
+      void broker?.close();
     }
     if (session) session.runtimes.set(req.language, sandbox.generation);
     this.options.store?.put(signed);
@@ -228,7 +247,7 @@ export class Runner {
       durationMs: Math.round(outcome.durationMs * 1000) / 1000,
       capsule,
       files: outputs.map((f) => ({ path: f.path, size: f.data.length, mimeType: f.mimeType })),
-      network: [],
+      network: networkLog(broker),
     };
     if (outcome.result !== undefined) result.result = outcome.result;
     if (code !== undefined) {

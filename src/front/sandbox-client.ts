@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
-import { HostMessage, type FrontMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMessage, type RunOutcomeWire } from '../protocol/messages.js';
 import type { Logger } from './logger.js';
 import { sandboxHostLaunch } from './node-flags.js';
 
@@ -30,7 +30,11 @@ interface Pending {
   resolve: (outcome: RunOutcomeWire) => void;
   reject: (error: SandboxError) => void;
   timer: NodeJS.Timeout;
+  onFetch: FetchHandler | undefined;
 }
+
+/** Performs (or refuses) one guest network request for a run: the runner's broker. */
+export type FetchHandler = (request: FetchRequestWire) => Promise<FetchResultWire>;
 
 const CRASH_WINDOW_MS = 30_000;
 const CRASH_LIMIT = 5;
@@ -112,6 +116,9 @@ export class SandboxClient extends EventEmitter {
           case 'refused':
             this.settle(msg.id, (p) => p.reject(new SandboxError(toCode(msg.code), msg.message)));
             return;
+          case 'fetch':
+            void this.answerFetch(child, msg.id, msg.fetchId, msg.request);
+            return;
         }
       });
 
@@ -183,6 +190,7 @@ export class SandboxClient extends EventEmitter {
     files: Array<{ path: string; data: Uint8Array; mtimeMs?: number }>,
     deadlineMs: number,
     signal?: AbortSignal,
+    onFetch?: FetchHandler,
   ): Promise<RunOutcomeWire> {
     if (this.closed) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the server is shutting down');
     await this.start();
@@ -196,7 +204,7 @@ export class SandboxClient extends EventEmitter {
         this.settle(id, (p) => p.reject(new SandboxError(ErrorCode.TIMEOUT, `the run exceeded its ${deadlineMs} ms time limit and the sandbox host had to be restarted`)));
         child.kill('SIGKILL');
       }, backstop);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, onFetch });
       const onAbort = () => this.sendTo(child, { t: 'cancel', id });
       if (signal) {
         if (signal.aborted) queueMicrotask(onAbort);
@@ -204,6 +212,21 @@ export class SandboxClient extends EventEmitter {
       }
       this.sendTo(child, { t: 'run', id, capsule, files });
     });
+  }
+
+  /** A run's network request: only a pending run with a broker gets one performed. */
+  private async answerFetch(child: ChildProcess, id: number, fetchId: number, request: FetchRequestWire): Promise<void> {
+    const handler = this.pending.get(id)?.onFetch;
+    let result: FetchResultWire;
+    if (!handler) result = { ok: false, code: ErrorCode.POLICY_DENIED, message: 'network access is disabled by the policy' };
+    else {
+      try {
+        result = await handler(request);
+      } catch {
+        result = { ok: false, code: 'E_NETWORK', message: 'the request failed' };
+      }
+    }
+    this.sendTo(child, { t: 'fetch-result', id, fetchId, result });
   }
 
   drop(language: 'js' | 'python', session: string): void {

@@ -51,7 +51,43 @@ export const DropMessage = z.strictObject({
   session: z.string().regex(SESSION_NAME),
 });
 
-export const FrontMessage = z.discriminatedUnion('t', [InitMessage, RunMessage, CancelMessage, DropMessage]);
+// ---- the network path: guest → host → front (the broker decides) → host → guest -------------
+
+const HeaderPairs = z.array(z.tuple([z.string().max(8192), z.string().max(65_536)])).max(200);
+
+/** A guest's request as the host passes it on; the front's broker validates every part again. */
+export const FetchRequestWire = z.strictObject({
+  url: z.string().max(8192),
+  method: z.string().max(32),
+  headers: HeaderPairs,
+  body: Bytes.optional(),
+});
+export type FetchRequestWire = z.infer<typeof FetchRequestWire>;
+
+export const FetchResultWire = z.union([
+  z.strictObject({
+    ok: z.literal(true),
+    response: z.strictObject({
+      status: z.number().int().min(0).max(999),
+      statusText: z.string().max(1024),
+      headers: HeaderPairs,
+      body: Bytes,
+      url: z.string().max(8192),
+      redirected: z.boolean(),
+    }),
+  }),
+  z.strictObject({ ok: z.literal(false), code: z.string().max(64), message: z.string().max(4096) }),
+]);
+export type FetchResultWire = z.infer<typeof FetchResultWire>;
+
+export const FetchResultMessage = z.strictObject({
+  t: z.literal('fetch-result'),
+  id: z.number().int().nonnegative(),
+  fetchId: z.number().int().nonnegative(),
+  result: FetchResultWire,
+});
+
+export const FrontMessage = z.discriminatedUnion('t', [InitMessage, RunMessage, CancelMessage, DropMessage, FetchResultMessage]);
 export type FrontMessage = z.infer<typeof FrontMessage>;
 export type RunMessage = z.infer<typeof RunMessage>;
 export type InitMessage = z.infer<typeof InitMessage>;
@@ -109,5 +145,13 @@ export const LogMessage = z.strictObject({
   msg: z.string().max(8192),
 });
 
-export const HostMessage = z.discriminatedUnion('t', [ReadyMessage, ResultMessage, RefusedMessage, LogMessage]);
+export const FetchMessage = z.strictObject({
+  t: z.literal('fetch'),
+  /** The run that asks. */
+  id: z.number().int().nonnegative(),
+  fetchId: z.number().int().nonnegative(),
+  request: FetchRequestWire,
+});
+
+export const HostMessage = z.discriminatedUnion('t', [ReadyMessage, ResultMessage, RefusedMessage, LogMessage, FetchMessage]);
 export type HostMessage = z.infer<typeof HostMessage>;

@@ -6,7 +6,15 @@
 import { ErrorCode, SandboxError, isSandboxError } from '../protocol/errors.js';
 import { keyringFromPublicKeys, sha256Hex, verifyCapsule, type Keyring } from '../protocol/capsule.js';
 import { CapsuleFilesystemSchema, guestPrefixes } from '../protocol/guest-filesystem.js';
-import { FrontMessage, MAX_REPORTED_FILE_CHANGES, type HostMessage, type RunMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import {
+  FetchRequestWire,
+  FrontMessage,
+  MAX_REPORTED_FILE_CHANGES,
+  type FetchResultWire,
+  type HostMessage,
+  type RunMessage,
+  type RunOutcomeWire,
+} from '../protocol/messages.js';
 import { WorkerPool } from './pool.js';
 import type { GuestFilesystem } from './runtimes/types.js';
 import { selfCheck } from './self-check.js';
@@ -30,6 +38,27 @@ if (!check.ok) {
 let keyring: Keyring | undefined;
 let pool: WorkerPool | undefined;
 const inflight = new Map<number, AbortController>();
+/** Network requests waiting for the front's answer, by fetch id. */
+const fetchWaiters = new Map<number, (result: FetchResultWire) => void>();
+let nextFetchId = 1;
+
+/** Pass a worker's network request to the front (run `id`), after checking its shape. */
+function fetchViaFront(id: number, request: unknown, signal: AbortSignal): Promise<FetchResultWire> {
+  const parsed = FetchRequestWire.safeParse(request);
+  if (!parsed.success) return Promise.resolve({ ok: false, code: ErrorCode.POLICY_DENIED, message: 'invalid request: malformed fetch arguments' });
+  const fetchId = nextFetchId++;
+  return new Promise((resolve) => {
+    const settle = (result: FetchResultWire) => {
+      fetchWaiters.delete(fetchId);
+      signal.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    const onAbort = () => settle({ ok: false, code: ErrorCode.CANCELLED, message: 'the run ended' });
+    signal.addEventListener('abort', onAbort, { once: true });
+    fetchWaiters.set(fetchId, settle);
+    send({ t: 'fetch', id, fetchId, request: parsed.data });
+  });
+}
 
 /**
  * The guest's filesystem for a run, from the signed policy and the verified files. A capsule
@@ -47,6 +76,11 @@ function guestFilesystem(policy: unknown, files: RunMessage['files']): GuestFile
     ...guestPrefixes(fs),
     limits: { quotaBytes: fs.quotaBytes, maxFiles: fs.maxFiles, maxFileBytes: fs.maxFileBytes },
   };
+}
+
+/** Whether the signed policy enables the network (anything malformed means no). */
+function networkEnabled(network: unknown): boolean {
+  return typeof network === 'object' && network !== null && (network as { enabled?: unknown }).enabled === true;
 }
 
 async function handleRun(msg: RunMessage): Promise<void> {
@@ -72,8 +106,10 @@ async function handleRun(msg: RunMessage): Promise<void> {
         limits: { timeoutMs: limits.timeoutMs, memMb: limits.memMb, stdoutBytes: limits.stdoutBytes, stderrBytes: limits.stderrBytes },
         files: guestFilesystem(body.policy.filesystem, msg.files),
         input: body.input,
+        network: networkEnabled(body.policy.network),
       },
       abort.signal,
+      (request) => fetchViaFront(msg.id, request, abort.signal),
     );
     const outcome: RunOutcomeWire = {
       ...r.output,
@@ -98,6 +134,8 @@ async function handleRun(msg: RunMessage): Promise<void> {
     if (!isSandboxError(e)) log('error', `run ${msg.id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     send({ t: 'refused', id: msg.id, code, message });
   } finally {
+    // Network requests still waiting end with the run.
+    abort.abort();
     inflight.delete(msg.id);
   }
 }
@@ -129,6 +167,9 @@ process.on('message', (raw: unknown) => {
       return;
     case 'cancel':
       inflight.get(msg.id)?.abort();
+      return;
+    case 'fetch-result':
+      fetchWaiters.get(msg.fetchId)?.(msg.result);
       return;
     case 'drop':
       pool?.drop(msg.language, msg.session);

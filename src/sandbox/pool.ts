@@ -3,7 +3,7 @@
  * lives there); a sessionless run gets a fresh guest state: a new QuickJS runtime in a reusable
  * worker, or a single-use pre-warmed Pyodide worker. Warm spares make new sessions start fast.
  */
-import { RuntimeWorker, type WorkerRunResult } from './runtime-worker.js';
+import { RuntimeWorker, type HostFetch, type WorkerRunResult } from './runtime-worker.js';
 import type { Language } from './runtimes/types.js';
 import type { GuestRun } from './worker-messages.js';
 
@@ -70,8 +70,8 @@ export class WorkerPool {
     return `${language}:${session}`;
   }
 
-  async run(language: Language, session: string | null, guestRun: GuestRun, signal?: AbortSignal): Promise<PoolRunResult> {
-    if (session !== null) return this.runInSession(language, session, guestRun, signal);
+  async run(language: Language, session: string | null, guestRun: GuestRun, signal?: AbortSignal, onFetch?: HostFetch): Promise<PoolRunResult> {
+    if (session !== null) return this.runInSession(language, session, guestRun, signal, onFetch);
     const { limits } = guestRun;
     let worker: RuntimeWorker | undefined;
     if (REUSABLE[language]) {
@@ -84,7 +84,7 @@ export class WorkerPool {
     }
     worker ??= this.take(language, limits.memMb);
     try {
-      const result = await worker.run(guestRun, true, signal);
+      const result = await worker.run(guestRun, true, signal, onFetch);
       return { ...result, freshState: true };
     } finally {
       if (REUSABLE[language] && worker.isAlive && this.idle[language].length < MAX_IDLE_REUSABLE) this.idle[language].push(worker);
@@ -92,7 +92,7 @@ export class WorkerPool {
     }
   }
 
-  private async runInSession(language: Language, session: string, guestRun: GuestRun, signal?: AbortSignal): Promise<PoolRunResult> {
+  private async runInSession(language: Language, session: string, guestRun: GuestRun, signal?: AbortSignal, onFetch?: HostFetch): Promise<PoolRunResult> {
     const { limits } = guestRun;
     const key = WorkerPool.key(language, session);
     let worker = this.sessions.get(key);
@@ -106,7 +106,7 @@ export class WorkerPool {
     }
     // A worker that lost its state (or never had one) starts from scratch.
     const fresh = !worker.hasState;
-    const result = await worker.run(guestRun, fresh, signal);
+    const result = await worker.run(guestRun, fresh, signal, onFetch);
     if (!worker.isAlive && this.sessions.get(key) === worker) this.sessions.delete(key);
     return { ...result, freshState: fresh };
   }

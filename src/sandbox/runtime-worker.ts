@@ -13,11 +13,15 @@ import {
   CONTROL_STOP,
   StopReason,
   type GuestFilesystem,
+  type GuestFetchResult,
   type GuestLimits,
   type Language,
   type RunOutcome,
 } from './runtimes/types.js';
-import type { GuestRun, WorkerData, WorkerReply, WorkerRunRequest } from './worker-messages.js';
+import type { GuestRun, WorkerData, WorkerFetchResult, WorkerReply, WorkerRunRequest } from './worker-messages.js';
+
+/** Passes a guest's network request on to the front; resolves with the front's answer. */
+export type HostFetch = (request: unknown) => Promise<GuestFetchResult>;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Native stack of the worker thread; QuickJS and CPython recurse deeply. */
@@ -79,6 +83,7 @@ export class RuntimeWorker {
       const onMessage = (m: WorkerReply) => {
         if (m?.t === 'ready') resolve();
         else if (m?.t === 'load-failed') reject(new Error(`runtime failed to load: ${m.message}`));
+        else if (m?.t === 'fetch') this.forwardFetch(m.fetchId, m.request);
         else this.running?.(m);
       };
       this.worker.on('message', onMessage);
@@ -102,8 +107,34 @@ export class RuntimeWorker {
   }
 
   /** Runs are strictly one at a time per worker; a second call waits for the first. */
-  run(guestRun: GuestRun, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
-    const next = this.tail.then(() => this.runNow(guestRun, fresh, signal));
+  /** The current run's way to the front's network broker (set for the duration of a run). */
+  private onFetch: HostFetch | undefined;
+
+  /**
+   * A worker's network request: the worker realm is not trusted (Python shares it with the
+   * guest), so the request is only passed on — the front validates and decides.
+   */
+  private forwardFetch(fetchId: number, request: unknown): void {
+    const handler = this.onFetch;
+    const answer = (result: GuestFetchResult) => {
+      if (this.alive) this.worker.postMessage({ t: 'fetch-result', fetchId, result } satisfies WorkerFetchResult);
+    };
+    if (!handler || typeof fetchId !== 'number') {
+      answer({ ok: false, code: 'E_POLICY_DENIED', message: 'network access is disabled by the policy' });
+      return;
+    }
+    handler(request).then(answer, () => answer({ ok: false, code: 'E_NETWORK', message: 'the request failed' }));
+  }
+
+  run(guestRun: GuestRun, fresh: boolean, signal?: AbortSignal, onFetch?: HostFetch): Promise<WorkerRunResult> {
+    const next = this.tail.then(async () => {
+      this.onFetch = onFetch;
+      try {
+        return await this.runNow(guestRun, fresh, signal);
+      } finally {
+        this.onFetch = undefined;
+      }
+    });
     this.tail = next.catch(() => undefined);
     return next;
   }

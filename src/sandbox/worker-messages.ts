@@ -1,6 +1,6 @@
 /** Messages between the sandbox host's main thread and one runtime worker thread. */
 import type { JsonValue } from '../protocol/json.js';
-import type { GuestFilesystem, GuestLimits, Language, RunOutcome } from './runtimes/types.js';
+import type { GuestFetchRequest, GuestFetchResult, GuestFilesystem, GuestLimits, Language, RunOutcome } from './runtimes/types.js';
 
 /** What one run asks of a runtime, taken from the verified capsule. */
 export interface GuestRun {
@@ -10,6 +10,8 @@ export interface GuestRun {
   files?: GuestFilesystem | undefined;
   /** A value handed to the code as the global `input` (registry capsules); never spliced into source. */
   input?: JsonValue | undefined;
+  /** The policy enables the network: the guest gets a fetch that goes through the front. */
+  network?: boolean | undefined;
 }
 
 export interface WorkerData {
@@ -29,7 +31,15 @@ export interface WorkerRunRequest {
   output: { sab: SharedArrayBuffer; stdoutCap: number; stderrCap: number };
 }
 
+/** The host main thread's answer to a worker's network request. */
+export interface WorkerFetchResult {
+  t: 'fetch-result';
+  fetchId: number;
+  result: GuestFetchResult;
+}
+
 export type WorkerReply =
   | { t: 'ready' }
   | { t: 'load-failed'; message: string }
-  | { t: 'done'; outcome: RunOutcome; discarded: boolean };
+  | { t: 'done'; outcome: RunOutcome; discarded: boolean }
+  | { t: 'fetch'; fetchId: number; request: GuestFetchRequest };

@@ -6,8 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode } from '../protocol/errors.js';
 import { OutputBuffer } from './output-buffer.js';
-import { CONTROL_STOP, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
-import type { WorkerData, WorkerReply, WorkerRunRequest } from './worker-messages.js';
+import { CONTROL_STOP, type GuestFetchRequest, type GuestFetchResult, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
+import type { WorkerData, WorkerFetchResult, WorkerReply, WorkerRunRequest } from './worker-messages.js';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -22,7 +22,33 @@ async function loadAdapter(): Promise<RuntimeAdapter> {
   throw new Error('the Python runtime is not available in this build');
 }
 
+/** Network requests in flight, answered by the host main thread (which asks the front). */
+const fetchWaiters = new Map<number, (result: GuestFetchResult) => void>();
+let nextFetchId = 1;
+
+function hostFetch(request: GuestFetchRequest): Promise<GuestFetchResult> {
+  const fetchId = nextFetchId++;
+  return new Promise((resolve) => {
+    fetchWaiters.set(fetchId, resolve);
+    reply({ t: 'fetch', fetchId, request });
+  });
+}
+
 let adapter: RuntimeAdapter;
+/**
+ * Set when a runtime failed to release its state (a WebAssembly abort): the engine in this
+ * thread can no longer be trusted, so the thread ends after answering and the host replaces it.
+ */
+let broken = false;
+
+function disposeSafely(old: RuntimeInstance | undefined): void {
+  if (!old) return;
+  try {
+    old.dispose();
+  } catch {
+    broken = true;
+  }
+}
 let instance: RuntimeInstance | undefined;
 let output: OutputBuffer | undefined;
 /**
@@ -49,7 +75,7 @@ async function freshInstance(memMb: number): Promise<RuntimeInstance> {
   const ready = prepared;
   prepared = undefined;
   if (ready && ready.memMb === memMb) return ready.instance;
-  ready?.instance.dispose();
+  disposeSafely(ready?.instance);
   return adapter.createInstance({ memMb, control });
 }
 
@@ -60,7 +86,9 @@ async function run(req: WorkerRunRequest): Promise<void> {
   let outcome: RunOutcome;
   try {
     if (req.fresh) {
-      instance?.dispose();
+      disposeSafely(instance);
+      instance = undefined;
+      if (broken) throw new Error('the runtime could not be reset');
       instance = await freshInstance(req.run.limits.memMb);
     }
     instance ??= await adapter.createInstance({ memMb: req.run.limits.memMb, control });
@@ -72,6 +100,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
       stopReason: () => Atomics.load(control, CONTROL_STOP) as StopReason,
       ...(req.run.files ? { files: req.run.files } : {}),
       ...(req.run.input !== undefined ? { input: req.run.input } : {}),
+      ...(req.run.network ? { fetch: hostFetch } : {}),
     });
   } catch (e) {
     // An adapter bug, not a guest error: report it without internals and discard the state.
@@ -83,15 +112,12 @@ async function run(req: WorkerRunRequest): Promise<void> {
     };
   }
   const discard = outcome.status === 'error' && outcome.fatal;
-  if (discard && instance) {
-    try {
-      instance.dispose();
-    } catch {
-      // A broken runtime may fail to dispose; the host replaces this worker anyway.
-    }
+  if (discard) {
+    disposeSafely(instance);
     instance = undefined;
   }
-  reply({ t: 'done', outcome, discarded: discard });
+  reply({ t: 'done', outcome, discarded: discard || broken });
+  if (broken) process.exit(70);
   if (req.fresh) prepareNext(req.run.limits.memMb);
 }
 
@@ -103,6 +129,11 @@ try {
   reply({ t: 'load-failed', message: e instanceof Error ? `${e.name}: ${e.message}` : 'unknown' });
 }
 
-port.on('message', (msg: WorkerRunRequest) => {
+port.on('message', (msg: WorkerRunRequest | WorkerFetchResult) => {
   if (msg?.t === 'run') void run(msg);
+  else if (msg?.t === 'fetch-result') {
+    const waiter = fetchWaiters.get(msg.fetchId);
+    fetchWaiters.delete(msg.fetchId);
+    waiter?.(msg.result);
+  }
 });

@@ -141,8 +141,9 @@ export function rewriteTopLevelAwait(source: string): string | undefined {
 
   const last = body[body.length - 1];
   if (last && last.type === 'ExpressionStatement') {
-    const expr = last.expression;
-    edits.push({ start: expr.start, end: expr.end, text: `return (${source.slice(expr.start, expr.end)})` });
+    // The whole statement, not just the expression node: `({a: 1});` has its parentheses outside it.
+    const text = source.slice(last.start, last.end).replace(/;\s*$/, '');
+    edits.push({ start: last.start, end: last.end, text: `return (${text});` });
   }
 
   const unique = [...new Set(hoisted)];

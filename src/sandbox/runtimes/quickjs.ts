@@ -13,6 +13,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
 import { GuestFs } from '../guest-fs.js';
 import { installFs } from './quickjs-fs.js';
+import { QuickJsFetch } from './quickjs-fetch.js';
 import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
 import { rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
 import {
@@ -65,6 +66,7 @@ class QuickJsInstance implements RuntimeInstance {
   private current: RunContext | undefined;
   /** The run's filesystem: rebuilt from the front's files at the start of every run. */
   private fs: GuestFs | undefined;
+  private readonly net: QuickJsFetch;
   private interrupted = false;
   private timers = new Map<number, Timer>();
   private nextTimerId = 1;
@@ -80,11 +82,19 @@ class QuickJsInstance implements RuntimeInstance {
     this.installConsole();
     this.installTimers();
     installFs(this.context, { ...this.helpers, dataProp: this.getOwnDescriptorValue }, () => this.fs);
+    this.net = new QuickJsFetch(this.context, this.helpers, {
+      current: () => this.current?.fetch,
+      // Wake the event loop's idle wait (it waits on the control slot).
+      settled: () => Atomics.notify(this.control, CONTROL_STOP),
+    });
   }
 
   private shouldInterrupt(): boolean {
     if (this.interrupted) return true;
     const ctx = this.current;
+    // Only guest code is interrupted: setting up a runtime (which may be slow on a loaded machine)
+    // must not fail because the run's clock is already ticking.
+    if (!ctx) return false;
     if (Atomics.load(this.control, CONTROL_STOP) !== StopReason.NONE || (ctx && Date.now() > ctx.deadline)) {
       this.interrupted = true;
     }
@@ -152,8 +162,8 @@ class QuickJsInstance implements RuntimeInstance {
   private installTimers(): void {
     const vm = this.context;
     const add = (interval: boolean) => (fn: QuickJSHandle, delay?: QuickJSHandle, ...args: QuickJSHandle[]) => {
-      if (vm.typeof(fn) !== 'function') return vm.newError({ name: 'TypeError', message: 'callback must be a function' });
-      if (this.timers.size >= MAX_TIMERS) return vm.newError({ name: 'RangeError', message: `more than ${MAX_TIMERS} timers` });
+      if (vm.typeof(fn) !== 'function') return { error: vm.newError({ name: 'TypeError', message: 'callback must be a function' }) };
+      if (this.timers.size >= MAX_TIMERS) return { error: vm.newError({ name: 'RangeError', message: `more than ${MAX_TIMERS} timers` }) };
       const ms = delay && vm.typeof(delay) === 'number' ? Math.max(0, Math.min(vm.getNumber(delay), 2 ** 31 - 1)) || 0 : 0;
       const id = this.nextTimerId++;
       this.timers.set(id, { id, due: Date.now() + ms, interval: interval ? Math.max(ms, 1) : undefined, fn: fn.dup(), args: args.map((a) => a.dup()) });
@@ -231,11 +241,11 @@ class QuickJsInstance implements RuntimeInstance {
       if (timerError) return timerError;
       if (this.runtime.hasPendingJob()) continue;
       const next = this.nextTimerDue();
-      if (next === undefined) {
-        if (promise && this.context.getPromiseState(promise).type === 'pending') return 'stuck';
-        return undefined;
+      if (next === undefined && this.net.inFlight === 0) {
+        return promise && this.promisePending(promise) ? 'stuck' : undefined;
       }
-      await this.idle(Math.min(next, this.current!.deadline + 1));
+      // Requests in flight keep the loop alive; their answers wake it early.
+      await this.idle(Math.min(next ?? Infinity, this.current!.deadline + 1));
     }
   }
 
@@ -257,7 +267,9 @@ class QuickJsInstance implements RuntimeInstance {
     let traceback: string | undefined;
     if (vm.typeof(handle) === 'object') {
       const read = (key: string): string | undefined => {
-        const d = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, handle, vm.newString(key));
+        const keyHandle = vm.newString(key);
+        const d = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, handle, keyHandle);
+        keyHandle.dispose();
         if (d.error) {
           d.error.dispose();
           return undefined;
@@ -306,7 +318,9 @@ class QuickJsInstance implements RuntimeInstance {
     const kind = vm.typeof(handle);
     if (kind === 'undefined' || kind === 'function' || kind === 'symbol') return {};
     const max = Math.max(1024, this.current!.limits.stdoutBytes);
-    const r = vm.callFunction(this.helpers.toJson, vm.undefined, handle, vm.newNumber(max));
+    const maxHandle = vm.newNumber(max);
+    const r = vm.callFunction(this.helpers.toJson, vm.undefined, handle, maxHandle);
+    maxHandle.dispose();
     if (r.error) {
       r.error.dispose();
       return { note: '[result omitted: it could not be converted to JSON]' };
@@ -363,11 +377,13 @@ class QuickJsInstance implements RuntimeInstance {
     this.fs = fs;
     try {
       if (ctx.input !== undefined) this.defineInput(ctx.input);
+      this.net.beginRun(ctx.fetch !== undefined);
       const outcome = await this.runCode(code, ctx);
       const files = fs.changes();
       return files.length === 0 ? outcome : { ...outcome, files };
     } finally {
       this.fs = undefined;
+      this.net.endRun();
     }
   }
 
@@ -427,6 +443,14 @@ class QuickJsInstance implements RuntimeInstance {
     }
   }
 
+  /** Whether a promise is still pending (the state's value handle, if any, is released). */
+  private promisePending(handle: QuickJSHandle): boolean {
+    const s = this.context.getPromiseState(handle);
+    if (s.type === 'fulfilled' && !s.notAPromise) s.value.dispose();
+    if (s.type === 'rejected') s.error.dispose();
+    return s.type === 'pending';
+  }
+
   private isPromise(handle: QuickJSHandle): boolean {
     const s = this.context.getPromiseState(handle);
     // A non-promise is reported as fulfilled with the original handle itself (not a new one).
@@ -438,6 +462,7 @@ class QuickJsInstance implements RuntimeInstance {
 
   dispose(): void {
     this.clearTimers();
+    this.net.dispose();
     this._getOwnDescriptorValue?.dispose();
     this.helpers.toJson.dispose();
     this.helpers.format.dispose();

@@ -100,7 +100,28 @@ export interface RunContext {
    * realm from JSON before the code runs — never by splicing it into the source.
    */
   input?: JsonValue;
+  /**
+   * The guest's only way out to the network: a request the front's broker decides on and
+   * performs. Present only when the policy enables the network; absent means no network API
+   * at all in the guest.
+   */
+  fetch?: (request: GuestFetchRequest) => Promise<GuestFetchResult>;
 }
+
+/** A request as the guest asked for it; the front validates every part of it again. */
+export interface GuestFetchRequest {
+  url: string;
+  method: string;
+  headers: Array<[string, string]>;
+  body?: Uint8Array;
+}
+
+export type GuestFetchResult =
+  | {
+      ok: true;
+      response: { status: number; statusText: string; headers: Array<[string, string]>; body: Uint8Array; url: string; redirected: boolean };
+    }
+  | { ok: false; code: string; message: string };
 
 export interface GuestErrorInfo {
   type: string;

@@ -1,0 +1,51 @@
+/**
+ * The QuickJS adapter in-process: every guest state it creates must be released completely
+ * (QuickJS aborts the WebAssembly module when a handle leaks), whatever the code did.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { quickjsAdapter } from '../../../src/sandbox/runtimes/quickjs.js';
+import type { GuestFetchResult, RunContext } from '../../../src/sandbox/runtimes/types.js';
+
+const control = new Int32Array(new SharedArrayBuffer(8));
+const ctx = (extra: Partial<RunContext> = {}): RunContext => ({
+  limits: { timeoutMs: 5000, memMb: 64, stdoutBytes: 4096, stderrBytes: 4096 },
+  deadline: Date.now() + 5000,
+  output: { write: () => undefined },
+  stopReason: () => 0,
+  ...extra,
+});
+const okFetch = async (): Promise<GuestFetchResult> => ({
+  ok: true,
+  response: { status: 200, statusText: 'OK', headers: [['content-type', 'application/json']], body: new TextEncoder().encode('{"x":1}'), url: 'http://x/', redirected: false },
+});
+
+beforeAll(() => quickjsAdapter.load());
+
+describe('QuickJS adapter releases every handle', () => {
+  it.each([
+    ['an object from top-level await', 'await Promise.resolve({ x: 1 })', { x: 1 }],
+    ['a parenthesised object literal after await', 'const o = await Promise.resolve(2); ({ x: o })', { x: 2 }],
+    ['a fetch response read as JSON', "const r = await fetch('http://x/'); await r.json()", { x: 1 }],
+    ['a pending fetch left behind', "fetch('http://x/'); 'left'", 'left'],
+    ['a thrown object', 'throw { not: "an error" }', undefined],
+  ])('%s', async (_label, code, expected) => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const outcome = await inst.run(code, ctx({ fetch: okFetch }));
+    if (expected !== undefined) expect(outcome).toMatchObject({ status: 'ok', result: expected });
+    expect(() => inst.dispose()).not.toThrow();
+  });
+
+  it('a pending timer keeps the run alive until the deadline, then everything is released', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const outcome = await inst.run("setTimeout(() => {}, 100000); 'done'", { ...ctx(), deadline: Date.now() + 200 });
+    expect(outcome).toMatchObject({ status: 'error', code: 'E_TIMEOUT' });
+    expect(() => inst.dispose()).not.toThrow();
+  });
+
+  it('a host function argument error throws in the guest instead of returning an Error value', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const outcome = await inst.run('try { setTimeout(1); "no throw" } catch (e) { e.name }', ctx());
+    expect(outcome).toMatchObject({ status: 'ok', result: 'TypeError' });
+    inst.dispose();
+  });
+});
