@@ -97,6 +97,11 @@ export class Runner {
     });
   }
 
+  /** The time limit a call with this requested timeout gets (the policy's, narrowed). */
+  timeoutFor(requested: number | undefined): number {
+    return narrowLimits(this.options.policy.limits, { timeoutMs: requested }).timeoutMs;
+  }
+
   async run(req: RunRequest): Promise<RunResult> {
     return (await this.runWithOutputs(req)).result;
   }

@@ -212,6 +212,22 @@ describe('cancellation', () => {
   });
 });
 
+describe('progress', () => {
+  it('sends progress notifications for a long run when the client asks for them', async () => {
+    const seen: Array<{ progress: number; total?: number; message?: string }> = [];
+    const r = (await srv.client.callTool(
+      { name: 'run_js', arguments: { code: 'const end = Date.now() + 2500; while (Date.now() < end) {} "done"' } },
+      undefined,
+      { onprogress: (p) => seen.push(p), timeout: 30_000 },
+    )) as any;
+    expect(r.structuredContent.result).toBe('done');
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen[0]!.total).toBe(8000);
+    expect(seen[1]!.progress).toBeGreaterThan(seen[0]!.progress);
+    expect(seen[0]!.message).toMatch(/running for \d+ s/);
+  });
+});
+
 describe('the sandbox host', () => {
   it('is restarted when it dies mid-run; the call gets a clear error and the next call works', async () => {
     const pids = srv.hostPids();

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { SESSION_NAME } from '../../protocol/messages.js';
 import { outputContent, type OutputFile } from '../output-files.js';
 import type { Runner } from '../runner.js';
+import { withProgress } from './progress.js';
 import { RunResultShape, type RunResult } from '../run-result.js';
 import type { Language } from '../sessions/manager.js';
 
@@ -101,14 +102,16 @@ export function registerRunTools(server: McpServer, runner: Runner, options: { n
         annotations: { title: t.title, readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: options.networkEnabled },
       },
       async (args, extra) => {
-        const { result, outputs } = await runner.runWithOutputs({
-          language: t.language,
-          code: args.code,
-          session: args.session,
-          files: args.files,
-          timeoutMs: args.timeoutMs,
-          signal: extra.signal,
-        });
+        const { result, outputs } = await withProgress(extra, runner.timeoutFor(args.timeoutMs), () =>
+          runner.runWithOutputs({
+            language: t.language,
+            code: args.code,
+            session: args.session,
+            files: args.files,
+            timeoutMs: args.timeoutMs,
+            signal: extra.signal,
+          }),
+        );
         return toCallToolResult(result, outputs);
       },
     );
