@@ -47,6 +47,9 @@ export async function serve(settings: Settings): Promise<void> {
   // The SDK's stdio transport does not notice stdin closing; the client going away ends us.
   process.stdin.on('end', () => void shutdown('stdin ended'));
   process.stdin.on('close', () => void shutdown('stdin closed'));
+  // The transport can also close itself (e.g. a line over its buffer limit): nothing more can be
+  // answered, so the server must not linger with its sandbox host.
+  server.server.onclose = () => void shutdown('transport closed');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 

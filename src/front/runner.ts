@@ -201,7 +201,9 @@ export class Runner {
     const expectedState = session?.runtimes.get(req.language);
     // One broker per run: its request budget and its log belong to this run only.
     const broker = policy.network.enabled ? new NetworkBroker(policy.network) : undefined;
-    const deadline = Date.now() + limits.timeoutMs;
+    // A request may not outlive its run; the slack lets the run's own time limit (124) win the race
+    // against a request that is cut at the very same moment.
+    const deadline = Date.now() + limits.timeoutMs + 250;
     const onFetch = broker && ((request: Parameters<NetworkBroker['fetch']>[0]) => broker.fetch(request, { deadline }));
     let outcome: RunOutcomeWire;
     try {

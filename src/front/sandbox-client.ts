@@ -31,6 +31,8 @@ interface Pending {
   reject: (error: SandboxError) => void;
   timer: NodeJS.Timeout;
   onFetch: FetchHandler | undefined;
+  /** The host process the run was sent to. */
+  child: ChildProcess;
 }
 
 /** Performs (or refuses) one guest network request for a run: the runner's broker. */
@@ -94,7 +96,8 @@ export class SandboxClient extends EventEmitter {
         const parsed = HostMessage.safeParse(raw);
         if (!parsed.success) {
           logger.error('the sandbox host sent a malformed message; restarting it');
-          this.failAll(ErrorCode.PROTOCOL, 'the sandbox host misbehaved and was restarted');
+          this.retire(child);
+          this.failAll(ErrorCode.PROTOCOL, 'the sandbox host misbehaved and was restarted', child);
           child.kill('SIGKILL');
           return;
         }
@@ -124,14 +127,14 @@ export class SandboxClient extends EventEmitter {
 
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        if (this.child === child) this.child = undefined;
-        this.starting = undefined;
+        // Only the host in charge is replaced; one already retired has a successor.
+        const current = this.retire(child);
         if (!ready) {
           reject(new SandboxError(ErrorCode.SANDBOX_CRASHED, `the sandbox host exited before it was ready (${signal ?? code})`));
           return;
         }
-        this.failAll(ErrorCode.SANDBOX_CRASHED, 'the sandbox host stopped during the run; the run was lost');
-        if (this.closed) return;
+        this.failAll(ErrorCode.SANDBOX_CRASHED, 'the sandbox host stopped during the run; the run was lost', child);
+        if (this.closed || !current) return;
         logger.warn({ code, signal, generation }, 'sandbox host exited; restarting');
         this.emit('restart', this.generation);
         this.restartSoon();
@@ -173,8 +176,21 @@ export class SandboxClient extends EventEmitter {
     fn(p);
   }
 
-  private failAll(code: ErrorCode, message: string): void {
+  /**
+   * Stop sending work to `child` (it is dying); the next call starts a new host. Returns whether
+   * it was the host in charge.
+   */
+  private retire(child: ChildProcess): boolean {
+    if (this.child !== child) return false;
+    this.child = undefined;
+    this.starting = undefined;
+    return true;
+  }
+
+  /** Fail the runs in flight on `child` (all runs when no child is named). */
+  private failAll(code: ErrorCode, message: string, child?: ChildProcess): void {
     for (const [id, p] of this.pending) {
+      if (child !== undefined && p.child !== child) continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new SandboxError(code, message));
@@ -204,7 +220,7 @@ export class SandboxClient extends EventEmitter {
         this.settle(id, (p) => p.reject(new SandboxError(ErrorCode.TIMEOUT, `the run exceeded its ${deadlineMs} ms time limit and the sandbox host had to be restarted`)));
         child.kill('SIGKILL');
       }, backstop);
-      this.pending.set(id, { resolve, reject, timer, onFetch });
+      this.pending.set(id, { resolve, reject, timer, onFetch, child });
       const onAbort = () => this.sendTo(child, { t: 'cancel', id });
       if (signal) {
         if (signal.aborted) queueMicrotask(onAbort);

@@ -84,7 +84,7 @@ export class WorkerPool {
     }
     worker ??= this.take(language, limits.memMb);
     try {
-      const result = await worker.run(guestRun, true, signal, onFetch);
+      const result = await worker.run(guestRun, true, false, signal, onFetch);
       return { ...result, freshState: true };
     } finally {
       if (REUSABLE[language] && worker.isAlive && this.idle[language].length < MAX_IDLE_REUSABLE) this.idle[language].push(worker);
@@ -106,7 +106,7 @@ export class WorkerPool {
     }
     // A worker that lost its state (or never had one) starts from scratch.
     const fresh = !worker.hasState;
-    const result = await worker.run(guestRun, fresh, signal, onFetch);
+    const result = await worker.run(guestRun, fresh, true, signal, onFetch);
     if (!worker.isAlive && this.sessions.get(key) === worker) this.sessions.delete(key);
     return { ...result, freshState: fresh };
   }

@@ -126,11 +126,11 @@ export class RuntimeWorker {
     handler(request).then(answer, () => answer({ ok: false, code: 'E_NETWORK', message: 'the request failed' }));
   }
 
-  run(guestRun: GuestRun, fresh: boolean, signal?: AbortSignal, onFetch?: HostFetch): Promise<WorkerRunResult> {
+  run(guestRun: GuestRun, fresh: boolean, keep: boolean, signal?: AbortSignal, onFetch?: HostFetch): Promise<WorkerRunResult> {
     const next = this.tail.then(async () => {
       this.onFetch = onFetch;
       try {
-        return await this.runNow(guestRun, fresh, signal);
+        return await this.runNow(guestRun, fresh, keep, signal);
       } finally {
         this.onFetch = undefined;
       }
@@ -139,7 +139,7 @@ export class RuntimeWorker {
     return next;
   }
 
-  private async runNow(guestRun: GuestRun, fresh: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
+  private async runNow(guestRun: GuestRun, fresh: boolean, keep: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
     const { limits } = guestRun;
     await this.ready;
     if (!this.alive) throw new Error('runtime worker is not alive');
@@ -166,6 +166,7 @@ export class RuntimeWorker {
       run: guestRun,
       deadline,
       fresh,
+      keep,
       output: { sab: output.sab, stdoutCap: output.stdoutCap, stderrCap: output.stderrCap },
     };
     const softStop = setTimeout(() => this.stop(StopReason.TIMEOUT), limits.timeoutMs);
@@ -177,7 +178,8 @@ export class RuntimeWorker {
       });
       const durationMs = performance.now() - started;
       if (reply.t === 'done') {
-        this.hasState = !reply.discarded;
+        this.hasState = keep && !reply.discarded;
+        if (reply.retire) void this.terminate();
         return { outcome: reply.outcome, output: output.read(), durationMs, stateLost: reply.discarded || fresh };
       }
       const death = reply.t === 'exit' ? reply : { code: -1, oom: false };

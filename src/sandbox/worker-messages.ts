@@ -28,6 +28,8 @@ export interface WorkerRunRequest {
   deadline: number;
   /** Start from a fresh guest state (sessionless runs, or a session's first run). */
   fresh: boolean;
+  /** Keep the guest state after the run (a named session); otherwise it is released at once. */
+  keep: boolean;
   output: { sab: SharedArrayBuffer; stdoutCap: number; stderrCap: number };
 }
 
@@ -41,5 +43,5 @@ export interface WorkerFetchResult {
 export type WorkerReply =
   | { t: 'ready' }
   | { t: 'load-failed'; message: string }
-  | { t: 'done'; outcome: RunOutcome; discarded: boolean }
+  | { t: 'done'; outcome: RunOutcome; discarded: boolean; /** the engine is unusable: replace this worker */ retire: boolean }
   | { t: 'fetch'; fetchId: number; request: GuestFetchRequest };

@@ -103,22 +103,29 @@ async function run(req: WorkerRunRequest): Promise<void> {
       ...(req.run.network ? { fetch: hostFetch } : {}),
     });
   } catch (e) {
-    // An adapter bug, not a guest error: report it without internals and discard the state.
-    outcome = {
-      status: 'error',
-      code: ErrorCode.INTERNAL,
-      error: { type: 'InternalError', message: `the runtime failed: ${e instanceof Error ? e.name : 'unknown error'}` },
-      fatal: true,
-    };
+    outcome =
+      e instanceof RangeError
+        ? // The engine's native stack overflowed (e.g. parsing 100,000 nested brackets): the
+          // guest's doing, reported as its error; the state is discarded all the same.
+          { status: 'error', code: ErrorCode.GUEST_ERROR, error: { type: 'RangeError', message: 'the code is nested too deeply to parse or run' }, fatal: true }
+        : // An adapter bug, not a guest error: report it without internals and discard the state.
+          {
+            status: 'error',
+            code: ErrorCode.INTERNAL,
+            error: { type: 'InternalError', message: `the runtime failed: ${e instanceof Error ? e.name : 'unknown error'}` },
+            fatal: true,
+          };
   }
   const discard = outcome.status === 'error' && outcome.fatal;
-  if (discard) {
+  // A state no later run will see is released now, before answering, so that a runtime which
+  // cannot be released retires this worker instead of failing the next, innocent run.
+  if (discard || (!req.keep && adapter.reusableWorker)) {
     disposeSafely(instance);
     instance = undefined;
   }
-  reply({ t: 'done', outcome, discarded: discard || broken });
+  reply({ t: 'done', outcome, discarded: discard || broken, retire: broken });
   if (broken) process.exit(70);
-  if (req.fresh) prepareNext(req.run.limits.memMb);
+  if (req.fresh && !req.keep) prepareNext(req.run.limits.memMb);
 }
 
 try {

@@ -7,6 +7,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -21,13 +22,15 @@ class RecordingStdioTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
   readonly raw: Buffer[] = [];
   private buffer = '';
+  // A character split across two chunks must not become U+FFFD.
+  private readonly decoder = new StringDecoder('utf8');
 
   constructor(private readonly child: ChildProcess) {}
 
   async start(): Promise<void> {
     this.child.stdout!.on('data', (chunk: Buffer) => {
       this.raw.push(chunk);
-      this.buffer += chunk.toString('utf8');
+      this.buffer += this.decoder.write(chunk);
       let nl: number;
       while ((nl = this.buffer.indexOf('\n')) >= 0) {
         const line = this.buffer.slice(0, nl);

@@ -5,6 +5,7 @@
  * promise, so the QuickJS sync variant stays interruptible while requests are in flight.
  */
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten-core';
+import { readExactString } from './quickjs-strings.js';
 import type { GuestFetchRequest, GuestFetchResult } from './types.js';
 
 /** Defined before guest code runs; `hostFetch(requestJson, body)` resolves to a plain record. */
@@ -108,16 +109,10 @@ export class QuickJsFetch {
 
   private text(h: QuickJSHandle | undefined): string | undefined {
     if (h === undefined || this.vm.typeof(h) !== 'string') return undefined;
-    // Through JSON, so a NUL or lone surrogate is not cut or replaced.
-    const r = this.vm.callFunction(this.helpers.quote, this.vm.undefined, h);
-    if (r.error) {
-      r.error.dispose();
-      return undefined;
-    }
     try {
-      return JSON.parse(this.vm.getString(r.value)) as string;
-    } finally {
-      r.value.dispose();
+      return readExactString(this.vm, this.helpers, h);
+    } catch {
+      return undefined;
     }
   }
 

@@ -8,6 +8,7 @@
  * objects with Node's `code`, `errno`, `syscall` and `path` and a message that names guest paths
  * only.
  */
+import { newExactString as newExactStringIn, readExactString } from './quickjs-strings.js';
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
 import { GuestFsError, type GuestFs } from '../guest-fs.js';
 
@@ -99,38 +100,9 @@ export function installFs(vm: QuickJSContext, helpers: FsHelpers, current: () =>
     return t === 'undefined' || (t === 'object' && vm.sameValue(h, vm.null));
   };
 
-  /**
-   * The exact value of a guest string. `vm.getString` goes through a C string: it stops at the
-   * first NUL and turns an unpaired surrogate into U+FFFD characters, so "/tmp/a.txt\0.png" would
-   * read as "/tmp/a.txt". Where the quick read may be inexact (a U+FFFD in it, or a length that
-   * differs), the string is read through its JSON text instead, which escapes both.
-   */
-  const exactString = (h: QuickJSHandle): string => {
-    const quick = vm.getString(h);
-    if (!quick.includes('\ufffd')) {
-      const len = vm.getProp(h, 'length');
-      const n = vm.typeof(len) === 'number' ? vm.getNumber(len) : -1;
-      len.dispose();
-      if (n === quick.length) return quick;
-    }
-    const json = call(helpers.quote, h);
-    try {
-      return JSON.parse(vm.getString(json)) as string;
-    } finally {
-      json.dispose();
-    }
-  };
-
-  /** A guest string with exactly this value (`vm.newString` would also stop at a NUL). */
-  const newExactString = (s: string): QuickJSHandle => {
-    if (!/[\u0000\ud800-\udfff]/u.test(s)) return vm.newString(s); // NUL or a lone surrogate: go through JSON
-    const text = vm.newString(JSON.stringify(s));
-    try {
-      return call(helpers.fromJson, text);
-    } finally {
-      text.dispose();
-    }
-  };
+  // Exact strings both ways (NUL and lone surrogates survive); see quickjs-strings.ts.
+  const exactString = (h: QuickJSHandle): string => readExactString(vm, helpers, h);
+  const newExactString = (text: string): QuickJSHandle => newExactStringIn(vm, helpers, text);
 
   const str = (h: QuickJSHandle | undefined, name: string): string => {
     if (h === undefined || vm.typeof(h) !== 'string') {

@@ -14,8 +14,9 @@ import type { JsonValue } from '../../protocol/json.js';
 import { GuestFs } from '../guest-fs.js';
 import { installFs } from './quickjs-fs.js';
 import { QuickJsFetch } from './quickjs-fetch.js';
+import { readExactString } from './quickjs-strings.js';
 import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
-import { rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
+import { parsesAsScript, rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
 import {
   CONTROL_STOP,
   StopReason,
@@ -34,6 +35,8 @@ const MAX_TIMERS = 10_000;
 /** Longest single idle wait, so a stop request is noticed promptly even without a notify. */
 const MAX_IDLE_WAIT_MS = 50;
 const MAX_TEXT = 64 * 1024;
+/** Extra allocation allowed only while an error is described (see errorOutcome). */
+const ERROR_HEADROOM_BYTES = 1 * MiB;
 
 let wasmModule: QuickJSWASMModule | undefined;
 
@@ -45,8 +48,9 @@ interface Timer {
   args: QuickJSHandle[];
 }
 
+/** At most `max` characters, the last one an ellipsis when cut (the wire limits are exact). */
 function clip(text: string, max = MAX_TEXT): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 class QuickJsInstance implements RuntimeInstance {
@@ -67,6 +71,7 @@ class QuickJsInstance implements RuntimeInstance {
   /** The run's filesystem: rebuilt from the front's files at the start of every run. */
   private fs: GuestFs | undefined;
   private readonly net: QuickJsFetch;
+  private readonly memLimit: number;
   private interrupted = false;
   private timers = new Map<number, Timer>();
   private nextTimerId = 1;
@@ -74,7 +79,8 @@ class QuickJsInstance implements RuntimeInstance {
   constructor(module: QuickJSWASMModule, options: InstanceOptions) {
     this.control = options.control;
     this.runtime = module.newRuntime();
-    this.runtime.setMemoryLimit(options.memMb * MiB);
+    this.memLimit = options.memMb * MiB;
+    this.runtime.setMemoryLimit(this.memLimit);
     this.runtime.setMaxStackSize(QUICKJS_STACK_BYTES);
     this.runtime.setInterruptHandler(() => this.shouldInterrupt());
     this.context = this.runtime.newContext();
@@ -127,7 +133,11 @@ class QuickJsInstance implements RuntimeInstance {
     const parts: string[] = [];
     for (const arg of args) {
       if (this.context.typeof(arg) === 'string') {
-        parts.push(this.context.getString(arg));
+        try {
+          parts.push(readExactString(this.context, this.helpers, arg));
+        } catch {
+          parts.push('[unprintable]');
+        }
         continue;
       }
       const r = this.context.callFunction(this.helpers.format, this.context.undefined, arg);
@@ -136,7 +146,15 @@ class QuickJsInstance implements RuntimeInstance {
         parts.push('[unprintable]');
         continue;
       }
-      parts.push(this.context.typeof(r.value) === 'string' ? this.context.getString(r.value) : '[unprintable]');
+      let text = '[unprintable]';
+      if (this.context.typeof(r.value) === 'string') {
+        try {
+          text = readExactString(this.context, this.helpers, r.value);
+        } catch {
+          // keep the placeholder
+        }
+      }
+      parts.push(text);
       r.value.dispose();
     }
     return parts.join(' ');
@@ -162,7 +180,7 @@ class QuickJsInstance implements RuntimeInstance {
   private installTimers(): void {
     const vm = this.context;
     const add = (interval: boolean) => (fn: QuickJSHandle, delay?: QuickJSHandle, ...args: QuickJSHandle[]) => {
-      if (vm.typeof(fn) !== 'function') return { error: vm.newError({ name: 'TypeError', message: 'callback must be a function' }) };
+      if (fn === undefined || vm.typeof(fn) !== 'function') return { error: vm.newError({ name: 'TypeError', message: 'callback must be a function' }) };
       if (this.timers.size >= MAX_TIMERS) return { error: vm.newError({ name: 'RangeError', message: `more than ${MAX_TIMERS} timers` }) };
       const ms = delay && vm.typeof(delay) === 'number' ? Math.max(0, Math.min(vm.getNumber(delay), 2 ** 31 - 1)) || 0 : 0;
       const id = this.nextTimerId++;
@@ -260,8 +278,26 @@ class QuickJsInstance implements RuntimeInstance {
 
   /** Describe a thrown guest value without trusting it: own data properties only, strings only. */
   private errorOutcome(handle: QuickJSHandle): RunOutcome {
-    if (this.interrupted) return this.stopOutcome();
+    // An error that surfaces after the deadline (e.g. a request cut by it) is the time limit's doing.
+    if (this.interrupted || (this.current && Date.now() >= this.current.deadline)) return this.stopOutcome();
+    // Describing the error needs a little memory, which a runtime that just ran out has not got.
+    this.runtime.setMemoryLimit(this.memLimit + ERROR_HEADROOM_BYTES);
+    try {
+      return this.describeError(handle);
+    } finally {
+      this.runtime.setMemoryLimit(this.memLimit);
+    }
+  }
+
+  private describeError(handle: QuickJSHandle): RunOutcome {
     const vm = this.context;
+    const exact = (h: QuickJSHandle): string | undefined => {
+      try {
+        return readExactString(vm, this.helpers, h);
+      } catch {
+        return undefined;
+      }
+    };
     let type = 'Error';
     let message = '';
     let traceback: string | undefined;
@@ -274,7 +310,7 @@ class QuickJsInstance implements RuntimeInstance {
           d.error.dispose();
           return undefined;
         }
-        const v = vm.typeof(d.value) === 'string' ? vm.getString(d.value) : undefined;
+        const v = vm.typeof(d.value) === 'string' ? exact(d.value) : undefined;
         d.value.dispose();
         return v;
       };
@@ -284,11 +320,13 @@ class QuickJsInstance implements RuntimeInstance {
     } else {
       const r = vm.callFunction(this.helpers.format, vm.undefined, handle);
       if (!r.error) {
-        message = vm.typeof(r.value) === 'string' ? vm.getString(r.value) : '';
+        message = vm.typeof(r.value) === 'string' ? (exact(r.value) ?? '') : '';
         r.value.dispose();
       } else r.error.dispose();
       type = 'Uncaught';
     }
+    // A getter or Proxy trap on the thrown value is guest code: it may have run out the clock.
+    if (this.interrupted) return this.stopOutcome();
     if (type === 'InternalError' && message === 'out of memory') {
       return {
         status: 'error',
@@ -346,7 +384,7 @@ class QuickJsInstance implements RuntimeInstance {
     const name = this.context.getProp(first.error, 'name');
     const isSyntax = this.context.typeof(name) === 'string' && this.context.getString(name) === 'SyntaxError';
     name.dispose();
-    if (!isSyntax) return { error: first.error };
+    if (!isSyntax || parsesAsScript(code)) return { error: first.error };
     // Nothing ran: a syntax error is raised before execution. Try the notebook rewrites.
     const rewritten = /\bawait\b/.test(code) ? rewriteTopLevelAwait(code) : undefined;
     if (rewritten === undefined) return { error: first.error };
