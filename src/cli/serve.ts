@@ -21,7 +21,7 @@ export async function serve(settings: Settings): Promise<void> {
   const logger = createLogger(settings.logLevel);
   const keyDir = settings.keyDir ?? defaultKeyDir();
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 0 } });
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 } });
   const audit =
     settings.auditLog === 'off'
       ? undefined

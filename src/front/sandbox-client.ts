@@ -213,7 +213,7 @@ export class SandboxClient extends EventEmitter {
     const child = this.child;
     if (!child?.connected) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the sandbox host is not available');
     const id = this.nextId++;
-    const backstop = deadlineMs + (this.options.graceMs ?? 200) + (this.options.frontBackstopMs ?? 10_000);
+    const backstop = deadlineMs + (this.options.graceMs ?? 200) + (this.options.frontBackstopMs ?? 45_000);
     return new Promise<RunOutcomeWire>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.options.logger.error({ id }, 'the sandbox host stopped answering; killing it');

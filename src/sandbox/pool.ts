@@ -3,12 +3,14 @@
  * lives there); a sessionless run gets a fresh guest state: a new QuickJS runtime in a reusable
  * worker, or a single-use pre-warmed Pyodide worker. Warm spares make new sessions start fast.
  */
-import { RuntimeWorker, type HostFetch, type WorkerRunResult } from './runtime-worker.js';
+import { RuntimeWorker, takeSnapshot, type HostFetch, type WorkerRunResult } from './runtime-worker.js';
 import type { Language } from './runtimes/types.js';
 import type { GuestRun } from './worker-messages.js';
 
 /** Languages whose adapters can give a worker a clean new state cheaply (see RuntimeAdapter). */
 const REUSABLE: Record<Language, boolean> = { js: true, python: false };
+/** Languages whose workers load from a memory snapshot taken once per sandbox host. */
+const SNAPSHOTS: Record<Language, boolean> = { js: false, python: true };
 const MAX_IDLE_REUSABLE = 4;
 
 export interface PoolOptions {
@@ -28,6 +30,7 @@ export class WorkerPool {
   private readonly idle: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
   private readonly spares: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
   private snapshots: Partial<Record<Language, Uint8Array>> = {};
+  private snapshotting: Partial<Record<Language, Promise<void>>> = {};
 
   constructor(private readonly options: PoolOptions) {}
 
@@ -35,9 +38,22 @@ export class WorkerPool {
     this.snapshots[language] = snapshot;
   }
 
-  /** Start the warm spares. */
+  /** Start the warm spares (for snapshot languages: after the snapshot, see `prepare`). */
   warm(language: Language): void {
+    if (SNAPSHOTS[language]) return;
     this.refill(language);
+  }
+
+  /**
+   * Before the first run of a snapshot language: take the snapshot once (its workers then load
+   * in well under a second), then start the spares. Later calls return at once.
+   */
+  private prepare(language: Language): Promise<void> {
+    if (!SNAPSHOTS[language]) return Promise.resolve();
+    return (this.snapshotting[language] ??= takeSnapshot(language, this.options.memMb).then((snapshot) => {
+      if (snapshot) this.snapshots[language] = snapshot;
+      this.refill(language);
+    }));
   }
 
   private spawn(language: Language, memMb = this.options.memMb): RuntimeWorker {
@@ -71,6 +87,7 @@ export class WorkerPool {
   }
 
   async run(language: Language, session: string | null, guestRun: GuestRun, signal?: AbortSignal, onFetch?: HostFetch): Promise<PoolRunResult> {
+    await this.prepare(language);
     if (session !== null) return this.runInSession(language, session, guestRun, signal, onFetch);
     const { limits } = guestRun;
     let worker: RuntimeWorker | undefined;

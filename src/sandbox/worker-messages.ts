@@ -20,6 +20,8 @@ export interface WorkerData {
   control: SharedArrayBuffer;
   memMb: number;
   snapshot?: Uint8Array | undefined;
+  /** 'snapshot': only take a memory snapshot of a freshly loaded engine and report it. */
+  mode?: 'serve' | 'snapshot';
 }
 
 export interface WorkerRunRequest {
@@ -42,6 +44,7 @@ export interface WorkerFetchResult {
 
 export type WorkerReply =
   | { t: 'ready' }
+  | { t: 'snapshot'; snapshot: Uint8Array }
   | { t: 'load-failed'; message: string }
   | { t: 'done'; outcome: RunOutcome; discarded: boolean; /** the engine is unusable: replace this worker */ retire: boolean }
   | { t: 'fetch'; fetchId: number; request: GuestFetchRequest };

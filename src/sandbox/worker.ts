@@ -19,7 +19,7 @@ function reply(msg: WorkerReply): void {
 
 async function loadAdapter(): Promise<RuntimeAdapter> {
   if (data.language === 'js') return (await import('./runtimes/quickjs.js')).quickjsAdapter;
-  throw new Error('the Python runtime is not available in this build');
+  return (await import('./runtimes/pyodide.js')).pyodideAdapter;
 }
 
 /** Network requests in flight, answered by the host main thread (which asks the front). */
@@ -130,8 +130,15 @@ async function run(req: WorkerRunRequest): Promise<void> {
 
 try {
   adapter = await loadAdapter();
-  await adapter.load(data.snapshot ? { snapshot: data.snapshot } : undefined);
-  reply({ t: 'ready' });
+  if (data.mode === 'snapshot') {
+    // A worker that only takes a memory snapshot of a fresh engine (never serves a guest).
+    if (!adapter.makeSnapshot) throw new Error('this runtime has no snapshots');
+    const snapshot = await adapter.makeSnapshot();
+    reply({ t: 'snapshot', snapshot });
+  } else {
+    await adapter.load(data.snapshot ? { snapshot: data.snapshot } : undefined);
+    reply({ t: 'ready' });
+  }
 } catch (e) {
   reply({ t: 'load-failed', message: e instanceof Error ? `${e.name}: ${e.message}` : 'unknown' });
 }
