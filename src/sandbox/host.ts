@@ -143,7 +143,11 @@ async function handleRun(msg: RunMessage): Promise<void> {
 process.on('message', (raw: unknown) => {
   const parsed = FrontMessage.safeParse(raw);
   if (!parsed.success) {
-    log('warn', 'ignored a malformed message from the front');
+    // Refuse, never half-obey; but answer a run we can identify, so its caller does not wait.
+    const r = raw as { t?: unknown; id?: unknown } | null;
+    if (r && typeof r === 'object' && r.t === 'run' && Number.isSafeInteger(r.id) && (r.id as number) >= 0) {
+      send({ t: 'refused', id: r.id as number, code: ErrorCode.CAPSULE_INVALID, message: 'capsule refused: the run message is malformed (unsigned or incomplete)' });
+    } else log('warn', 'ignored a malformed message from the front');
     return;
   }
   const msg = parsed.data;
