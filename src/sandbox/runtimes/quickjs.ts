@@ -268,12 +268,15 @@ class QuickJsInstance implements RuntimeInstance {
   }
 
   private stopOutcome(): RunOutcome {
+    // Promise jobs still queued (a microtask flood) would run again in the session's next cell and
+    // QuickJS cannot drop them: such a runtime is discarded; otherwise the session keeps its state.
+    const fatal = this.runtime.hasPendingJob();
     const reason = Atomics.load(this.control, CONTROL_STOP);
     if (reason === StopReason.CANCELLED) {
-      return { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal: false };
+      return { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal };
     }
     const ms = this.current?.limits.timeoutMs ?? 0;
-    return { status: 'error', code: ErrorCode.TIMEOUT, error: { type: 'Timeout', message: `the run exceeded its ${ms} ms time limit` }, fatal: false };
+    return { status: 'error', code: ErrorCode.TIMEOUT, error: { type: 'Timeout', message: `the run exceeded its ${ms} ms time limit` }, fatal };
   }
 
   /** Describe a thrown guest value without trusting it: own data properties only, strings only. */
