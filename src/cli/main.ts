@@ -8,8 +8,7 @@ import { ErrorCode, isSandboxError } from '../protocol/errors.js';
 import { resolveSettings } from '../front/policy/settings.js';
 import { PACKAGE_VERSION } from '../front/version.js';
 import { USAGE, parseCliArgs } from './args.js';
-import { serve } from './serve.js';
-import { doctor, keygen, runFile, sign, verify, type CommandOptions } from './commands.js';
+import type { CommandOptions } from './commands.js';
 
 async function main(argv: string[]): Promise<void> {
   const args = parseCliArgs(argv);
@@ -23,15 +22,17 @@ async function main(argv: string[]): Promise<void> {
   }
   const settings = resolveSettings({ flags: args.settings, env: process.env, cwd: process.cwd(), readFile: (f) => readFileSync(f, 'utf8') });
   const options: CommandOptions = { settings, positionals: args.positionals, out: args.out, json: args.json, minGrade: args.minGrade, trustedKeys: args.trustedKeys };
-  const commands: Record<string, (o: CommandOptions) => Promise<number>> = { keygen, sign, verify, doctor, run: runFile };
-  const command = commands[args.command];
-  if (command) {
-    process.exitCode = await command(options);
+  // Each command loads only what it needs: start-up time is part of every client's first call.
+  const names: Record<string, 'keygen' | 'sign' | 'verify' | 'doctor' | 'runFile'> = { keygen: 'keygen', sign: 'sign', verify: 'verify', doctor: 'doctor', run: 'runFile' };
+  const name = names[args.command];
+  if (name) {
+    const commands = await import('./commands.js');
+    process.exitCode = await commands[name](options);
     return;
   }
   switch (args.command) {
     case 'serve':
-      return serve(settings);
+      return (await import('./serve.js')).serve(settings);
     default:
       throw Object.assign(new Error(`unknown command "${args.command}" (see --help)`), { config: true });
   }

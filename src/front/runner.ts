@@ -11,7 +11,7 @@ import type { JsonValue } from '../protocol/json.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { buildCapsuleBody, type CapsuleSigner } from './capsule/signer.js';
 import type { CapsuleStore } from './capsule/store.js';
-import { NetworkBroker } from './net/broker.js';
+import type { NetworkBroker } from './net/broker.js';
 import type { Logger } from './logger.js';
 import { appendNote, OUTPUT_DIR, rejectionNote, type OutputFile } from './output-files.js';
 import { narrowLimits } from './policy/narrow.js';
@@ -200,7 +200,8 @@ export class Runner {
     const capsule = { id: capsuleId(signed.body), keyId: signed.keyId };
     const expectedState = session?.runtimes.get(req.language);
     // One broker per run: its request budget and its log belong to this run only.
-    const broker = policy.network.enabled ? new NetworkBroker(policy.network) : undefined;
+    // undici is loaded only by servers whose policy has a network (it is a large part of start-up).
+    const broker = policy.network.enabled ? new (await import('./net/broker.js')).NetworkBroker(policy.network) : undefined;
     // A request may not outlive its run; the slack lets the run's own time limit (124) win the race
     // against a request that is cut at the very same moment.
     const deadline = Date.now() + limits.timeoutMs + 250;
