@@ -51,13 +51,20 @@ export class WorkerPool {
   private prepare(language: Language): Promise<void> {
     if (!SNAPSHOTS[language]) return Promise.resolve();
     return (this.snapshotting[language] ??= takeSnapshot(language, this.options.memMb).then((snapshot) => {
-      if (snapshot) this.snapshots[language] = snapshot;
+      if (snapshot) {
+        // Shared memory: every worker reads the same bytes instead of receiving a copy.
+        const shared = new Uint8Array(new SharedArrayBuffer(snapshot.byteLength));
+        shared.set(snapshot);
+        this.snapshots[language] = shared;
+      }
       this.refill(language);
     }));
   }
 
   private spawn(language: Language, memMb = this.options.memMb): RuntimeWorker {
-    const w = new RuntimeWorker({ language, memMb, graceMs: this.options.graceMs, snapshot: this.snapshots[language] });
+    // Python's soft stop of an async run can take ~0.6 s under load: give it a longer grace.
+    const graceMs = language === 'python' ? Math.max(this.options.graceMs, 1000) : this.options.graceMs;
+    const w = new RuntimeWorker({ language, memMb, graceMs, snapshot: this.snapshots[language] });
     w.ready.catch((e: Error) => this.options.onWorkerError?.(language, e));
     return w;
   }

@@ -102,7 +102,8 @@ export class RuntimeWorker {
       stderr: true,
       stdin: false,
       env: {},
-      resourceLimits: { stackSizeMb: WORKER_STACK_MB, maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+      // A small young generation keeps each Python interpreter's JS heap near its floor.
+      resourceLimits: { stackSizeMb: WORKER_STACK_MB, maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: options.language === 'python' ? 8 : 32 },
     });
     this.worker.stdout.resume();
     this.worker.stderr.resume();

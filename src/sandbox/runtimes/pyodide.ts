@@ -487,6 +487,26 @@ class PyodideInstance implements RuntimeInstance {
 // The adapter
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The interrupt buffer handed to Pyodide: the control array's CONTROL_PY_SIGNAL slot, read atomically.
+ * Pyodide polls its buffer with `v = buf[0]; buf[0] = 0` — two separate accesses, so a SIGINT the
+ * host stores between them is lost and the run goes on until the host terminates the worker (seen in
+ * about one of six async runs with a hot loop). Reading through `Atomics.exchange` closes that race.
+ */
+function atomicSignalSlot(control: Int32Array): Int32Array {
+  const slot = new Int32Array(control.buffer, control.byteOffset + CONTROL_PY_SIGNAL * 4, 1);
+  const view = Object.create(null) as Record<string | number, unknown>;
+  Object.defineProperty(view, 0, {
+    get: () => Atomics.exchange(slot, 0, 0),
+    set: (v: unknown) => {
+      if (typeof v === 'number' && v !== 0) Atomics.store(slot, 0, v);
+    },
+    enumerable: true,
+  });
+  Object.defineProperty(view, 'length', { value: 1 });
+  return Object.freeze(view) as unknown as Int32Array;
+}
+
 export function createPyodideAdapter(options: PyodideAdapterOptions = {}): PyodideRuntimeAdapter {
   const disabled = new Set<HardeningLayer>(options.unsafeDisableLayers ?? []);
   const layer = (l: HardeningLayer) => !disabled.has(l);
@@ -596,7 +616,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
       instanceCreated = true;
       booted.cap.bytes = capBytes;
       const control = instanceOptions.control;
-      setInterruptBuffer(new Int32Array(control.buffer, control.byteOffset + CONTROL_PY_SIGNAL * 4, 1));
+      setInterruptBuffer(atomicSignalSlot(control));
       return new PyodideInstance(booted, runner, output, gate, control, instanceOptions.memMb);
     },
   };

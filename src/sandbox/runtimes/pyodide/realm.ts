@@ -19,8 +19,9 @@
  *  4. The intrinsics are frozen (with assignment overrides kept working, as SES does), so a guest
  *     cannot poison a prototype that the worker pipeline (output sink, result transfer) relies on.
  *
- * After `hardenRealm()` the worker can no longer read files or load new modules. Everything the adapter
- * needs later it captured before.
+ * After `hardenRealm()` nothing in the worker can use `fs`, `child_process`, sockets or `require` those
+ * modules any more (ES module imports of the worker's own files still load: Node's loader does not go
+ * through the public `fs`). Everything the adapter needs later it captured before.
  */
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { EmModule } from './boot.js';

@@ -19,6 +19,8 @@ export interface PyRunReply {
   stderr: string;
   ms: number;
   terminated: boolean;
+  /** The worker's own stdio, when it died. */
+  log?: string;
 }
 
 export declare const DEFAULT_LIMITS: PyLimits;
@@ -34,6 +36,8 @@ export declare class PyWorker {
   });
   readonly ready: Promise<{ t: 'ready'; loadMs: number; stats: { bootMs: number; hardenMs: number; heapBytes: number } }>;
   readonly alive: boolean;
+  /** The tail of the worker's own stdout/stderr (diagnostics only). */
+  readonly log: string;
   run(code: string, limits?: Partial<PyLimits>, graceMs?: number): Promise<PyRunReply>;
   close(): Promise<void>;
 }

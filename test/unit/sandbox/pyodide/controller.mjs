@@ -34,8 +34,13 @@ export class PyWorker {
       env: {},
       resourceLimits: { stackSizeMb: 8, maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
     });
-    this.worker.stdout.resume();
-    this.worker.stderr.resume();
+    // The worker's own stdio (never guest output): kept, bounded, for diagnostics.
+    this.log = '';
+    const keep = (d) => {
+      this.log = (this.log + d.toString()).slice(-8192);
+    };
+    this.worker.stdout.on('data', keep);
+    this.worker.stderr.on('data', keep);
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (m) => {
         if (m?.t === 'ready') resolve(m);
@@ -43,10 +48,12 @@ export class PyWorker {
         else this.pending?.(m);
       });
       this.worker.on('error', (e) => {
+        this.log += `\n[worker error] ${e && e.stack ? e.stack : e}`;
         reject(e);
         this.pending?.({ t: 'exit', error: String(e) });
       });
       this.worker.on('exit', (code) => {
+        this.log += `\n[worker exit] ${code}`;
         this.alive = false;
         reject(new Error(`worker exited ${code}`));
         this.pending?.({ t: 'exit', code });
@@ -61,6 +68,7 @@ export class PyWorker {
    */
   async run(code, limits = {}, graceMs = 1500) {
     await this.ready;
+    if (!this.alive) throw new Error(`the worker is gone; its log: ${this.log}`);
     const lim = { ...DEFAULT_LIMITS, memMb: this.memMb, ...limits };
     Atomics.store(this.control, CONTROL_STOP, 0);
     Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
@@ -90,6 +98,7 @@ export class PyWorker {
         stderr: '',
         ms: performance.now() - t0,
         terminated: true,
+        log: this.log,
       };
     } finally {
       clearTimeout(soft);
