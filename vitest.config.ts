@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores: e2e files each spawn a server with worker threads; keep parallelism modest.
     maxWorkers: 2,
-    reporters: ['default'],
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest-report.json' },
   },
 });
