@@ -24,6 +24,8 @@ import type { GuestRun, WorkerData, WorkerFetchResult, WorkerReply, WorkerRunReq
 export type HostFetch = (request: unknown) => Promise<GuestFetchResult>;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** How often a stop signal is repeated until the guest has stopped. */
+const RESIGNAL_MS = 50;
 /** Native stack of the worker thread; QuickJS and CPython recurse deeply. */
 const WORKER_STACK_MB = 8;
 
@@ -86,6 +88,7 @@ export class RuntimeWorker {
   private alive = true;
   private running: ((reply: WorkerReply | { t: 'exit'; code: number; oom: boolean }) => void) | undefined;
   private hardStop: NodeJS.Timeout | undefined;
+  private resignal: NodeJS.Timeout | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: RuntimeWorkerOptions) {
@@ -216,6 +219,9 @@ export class RuntimeWorker {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       clearTimeout(softStop);
+      clearInterval(this.resignal);
+      this.resignal = undefined;
+      Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
       clearTimeout(this.hardStop);
       this.hardStop = undefined;
       this.running = undefined;
@@ -243,6 +249,9 @@ export class RuntimeWorker {
     if (Atomics.compareExchange(this.control, CONTROL_STOP, StopReason.NONE, reason) === StopReason.NONE) {
       Atomics.store(this.control, CONTROL_PY_SIGNAL, 2);
       Atomics.notify(this.control, CONTROL_STOP);
+      // Pyodide's poll (read, then reset) can swallow a signal stored between the two: repeat it
+      // until the run ends; terminate() after the grace stays the backstop.
+      this.resignal ??= setInterval(() => Atomics.store(this.control, CONTROL_PY_SIGNAL, 2), RESIGNAL_MS);
     }
     this.hardStop ??= setTimeout(() => void this.terminate(), this.graceMs);
   }

@@ -4,14 +4,22 @@
  * runs (the code would print) — and the host keeps answering.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SandboxClient } from '../../dist/front/sandbox-client.js';
-import { CapsuleSigner, buildCapsuleBody } from '../../dist/front/capsule/signer.js';
-import { createLogger } from '../../dist/front/logger.js';
-import { sha256Hex } from '../../dist/protocol/capsule.js';
+// The built modules: SandboxClient spawns the built host (dist/sandbox/host.js) next to itself.
+// Typed through the sources, which the build mirrors one to one.
+import type * as ClientModule from '../../src/front/sandbox-client.js';
+import type * as SignerModule from '../../src/front/capsule/signer.js';
+import type * as LoggerModule from '../../src/front/logger.js';
+import type * as CapsuleModule from '../../src/protocol/capsule.js';
+
+const dist = (p: string) => new URL(`../../dist/${p}`, import.meta.url).href;
+const { SandboxClient } = (await import(dist('front/sandbox-client.js'))) as typeof ClientModule;
+const { CapsuleSigner, buildCapsuleBody } = (await import(dist('front/capsule/signer.js'))) as typeof SignerModule;
+const { createLogger } = (await import(dist('front/logger.js'))) as typeof LoggerModule;
+const { sha256Hex } = (await import(dist('protocol/capsule.js'))) as typeof CapsuleModule;
 
 const signer = CapsuleSigner.generate();
 const stranger = CapsuleSigner.generate();
-let sandbox: InstanceType<typeof SandboxClient>;
+let sandbox: ClientModule.SandboxClient;
 const policy = { limits: { timeoutMs: 3000, memMb: 64, stdoutBytes: 4096, stderrBytes: 4096 } };
 const CODE = 'console.log("EXECUTED"); 1 + 1';
 

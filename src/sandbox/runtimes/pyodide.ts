@@ -488,23 +488,13 @@ class PyodideInstance implements RuntimeInstance {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The interrupt buffer handed to Pyodide: the control array's CONTROL_PY_SIGNAL slot, read atomically.
- * Pyodide polls its buffer with `v = buf[0]; buf[0] = 0` — two separate accesses, so a SIGINT the
- * host stores between them is lost and the run goes on until the host terminates the worker (seen in
- * about one of six async runs with a hot loop). Reading through `Atomics.exchange` closes that race.
+ * The interrupt buffer handed to Pyodide: a plain view of the control array's CONTROL_PY_SIGNAL slot.
+ * Pyodide polls it with `v = buf[0]; buf[0] = 0` very often, so it must stay a real typed array (an
+ * accessor here cost ~1.5× on compute). That poll can lose a SIGINT stored between its two accesses;
+ * the host therefore re-posts the signal every 50 ms until the run has stopped (runtime-worker.ts).
  */
-function atomicSignalSlot(control: Int32Array): Int32Array {
-  const slot = new Int32Array(control.buffer, control.byteOffset + CONTROL_PY_SIGNAL * 4, 1);
-  const view = Object.create(null) as Record<string | number, unknown>;
-  Object.defineProperty(view, 0, {
-    get: () => Atomics.exchange(slot, 0, 0),
-    set: (v: unknown) => {
-      if (typeof v === 'number' && v !== 0) Atomics.store(slot, 0, v);
-    },
-    enumerable: true,
-  });
-  Object.defineProperty(view, 'length', { value: 1 });
-  return Object.freeze(view) as unknown as Int32Array;
+function signalSlot(control: Int32Array): Int32Array {
+  return new Int32Array(control.buffer, control.byteOffset + CONTROL_PY_SIGNAL * 4, 1);
 }
 
 export function createPyodideAdapter(options: PyodideAdapterOptions = {}): PyodideRuntimeAdapter {
@@ -616,7 +606,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
       instanceCreated = true;
       booted.cap.bytes = capBytes;
       const control = instanceOptions.control;
-      setInterruptBuffer(atomicSignalSlot(control));
+      setInterruptBuffer(signalSlot(control));
       return new PyodideInstance(booted, runner, output, gate, control, instanceOptions.memMb);
     },
   };

@@ -74,10 +74,13 @@ export class PyWorker {
     Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
     const t0 = performance.now();
     let hard;
+    let resignal;
     const soft = setTimeout(() => {
       Atomics.store(this.control, CONTROL_STOP, 1);
       Atomics.store(this.control, CONTROL_PY_SIGNAL, 2);
       Atomics.notify(this.control, CONTROL_STOP);
+      // As the host does: repeat the signal until the run ends (Pyodide's poll can swallow one).
+      resignal = setInterval(() => Atomics.store(this.control, CONTROL_PY_SIGNAL, 2), 50);
       hard = setTimeout(() => void this.worker.terminate(), graceMs);
     }, lim.timeoutMs);
     try {
@@ -103,6 +106,8 @@ export class PyWorker {
     } finally {
       clearTimeout(soft);
       clearTimeout(hard);
+      clearInterval(resignal);
+      Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
       this.pending = undefined;
     }
   }
