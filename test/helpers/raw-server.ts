@@ -3,12 +3,12 @@
  * it in bytes, not through the SDK client, so malformed input really reaches the server. Every
  * byte the server writes to stdout is recorded; each complete line is parsed and filed by its id.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import { MAIN } from './server.js';
+import { MAIN, childPids } from './server.js';
 
 export type JsonRpcId = string | number;
 
@@ -156,13 +156,7 @@ export async function startRawServer(args: string[] = [], env: Record<string, st
       return lines.length;
     },
     stdoutBytes: () => raw.reduce((n, b) => n + b.length, 0),
-    hostPids: () => {
-      try {
-        return execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-      } catch {
-        return [];
-      }
-    },
+    hostPids: () => childPids(child.pid),
     close: async () => {
       if (alive()) {
         const exited = new Promise((r) => child.once('exit', r));

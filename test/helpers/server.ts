@@ -98,13 +98,7 @@ export async function startServer(args: string[] = [], env: Record<string, strin
       for (const line of lines) JSONRPCMessageSchema.parse(JSON.parse(line));
       return lines.length;
     },
-    hostPids: () => {
-      try {
-        return execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-      } catch {
-        return [];
-      }
-    },
+    hostPids: () => childPids(child.pid),
     close: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -114,6 +108,15 @@ export async function startServer(args: string[] = [], env: Record<string, strin
       fs.rmSync(keyDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The direct child processes of `pid` (the server's sandbox host). */
+export function childPids(pid: number | undefined): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {

@@ -35,6 +35,12 @@ const MAX_TIMERS = 10_000;
 /** Longest single idle wait, so a stop request is noticed promptly even without a notify. */
 const MAX_IDLE_WAIT_MS = 50;
 const MAX_TEXT = 64 * 1024;
+/**
+ * Reads a property without running guest code: walks the prototype chain (so
+ * `TypeError.prototype.name` is found) but returns data properties only, never calls a getter.
+ */
+const DATA_PROPERTY_READER_SOURCE =
+  '(() => { const g = Object.getOwnPropertyDescriptor, h = Object.hasOwn, p = Object.getPrototypeOf; return (o, k) => { for (let i = 0; i < 32 && o !== null; i++, o = p(o)) { const d = g(o, k); if (d) return h(d, "value") ? d.value : undefined; } return undefined; }; })()';
 /** Extra allocation allowed only while an error is described (see errorOutcome). */
 const ERROR_HEADROOM_BYTES = 1 * MiB;
 
@@ -72,6 +78,8 @@ class QuickJsInstance implements RuntimeInstance {
   private fs: GuestFs | undefined;
   private readonly net: QuickJsFetch;
   private readonly memLimit: number;
+  /** `(o, k) => data property value (own or inherited) or undefined`; see DATA_PROPERTY_READER_SOURCE. */
+  private readonly getOwnDescriptorValue: QuickJSHandle;
   private interrupted = false;
   private timers = new Map<number, Timer>();
   private nextTimerId = 1;
@@ -85,6 +93,8 @@ class QuickJsInstance implements RuntimeInstance {
     this.runtime.setInterruptHandler(() => this.shouldInterrupt());
     this.context = this.runtime.newContext();
     this.helpers = this.installIntrinsics();
+    // Captured now, before any guest code can replace Object.getOwnPropertyDescriptor & co.
+    this.getOwnDescriptorValue = this.context.unwrapResult(this.context.evalCode(DATA_PROPERTY_READER_SOURCE, 'intrinsics.js'));
     this.installConsole();
     this.installTimers();
     installFs(this.context, { ...this.helpers, dataProp: this.getOwnDescriptorValue }, () => this.fs);
@@ -342,18 +352,6 @@ class QuickJsInstance implements RuntimeInstance {
     return { status: 'error', code: ErrorCode.GUEST_ERROR, error, fatal: false };
   }
 
-  private _getOwnDescriptorValue: QuickJSHandle | undefined;
-  /** `(o, k) => data property value (own or inherited) or undefined`, from intrinsics captured at creation. */
-  private get getOwnDescriptorValue(): QuickJSHandle {
-    return (this._getOwnDescriptorValue ??= this.context.unwrapResult(
-      this.context.evalCode(
-        // Walks the prototype chain (so `TypeError.prototype.name` is found) but reads data properties only.
-        '(() => { const g = Object.getOwnPropertyDescriptor, h = Object.hasOwn, p = Object.getPrototypeOf; return (o, k) => { for (let i = 0; i < 32 && o !== null; i++, o = p(o)) { const d = g(o, k); if (d) return h(d, "value") ? d.value : undefined; } return undefined; }; })()',
-        'intrinsics.js',
-      ),
-    ));
-  }
-
   private resultOf(handle: QuickJSHandle): { result?: JsonValue; note?: string } {
     const vm = this.context;
     const kind = vm.typeof(handle);
@@ -504,7 +502,7 @@ class QuickJsInstance implements RuntimeInstance {
   dispose(): void {
     this.clearTimers();
     this.net.dispose();
-    this._getOwnDescriptorValue?.dispose();
+    this.getOwnDescriptorValue.dispose();
     this.helpers.toJson.dispose();
     this.helpers.format.dispose();
     this.helpers.tooBig.dispose();

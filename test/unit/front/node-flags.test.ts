@@ -1,0 +1,43 @@
+/**
+ * The sandbox host's launch flags: the permission model on, reads granted only to our built sandbox
+ * and protocol code and the runtime packages — never the home or key directory — and nothing else.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HOST_SCRIPT } from '../../../src/front/sandbox-client.js';
+import { sandboxHostLaunch } from '../../../src/front/node-flags.js';
+import { defaultKeyDir } from '../../../src/front/capsule/keystore.js';
+
+const { args } = sandboxHostLaunch(HOST_SCRIPT);
+const reads = args.filter((a) => a.startsWith('--allow-fs-read=')).map((a) => a.slice('--allow-fs-read='.length).replace(/\/\*$/, ''));
+// The directory holding sandbox/, protocol/ and front/ (dist/ when built, src/ under vitest).
+const codeDir = path.resolve(path.dirname(HOST_SCRIPT), '..');
+const root = path.resolve(codeDir, '..');
+
+describe('sandbox host launch', () => {
+  it('turns the permission model on and code generation from strings off', () => {
+    expect(args.some((a) => a === '--permission' || a === '--experimental-permission')).toBe(true);
+    expect(args).toContain('--disallow-code-generation-from-strings');
+  });
+
+  it('grants no writes, no child processes, no addons, no WASI, no network', () => {
+    for (const flag of ['--allow-fs-write', '--allow-child-process', '--allow-addons', '--allow-wasi', '--allow-net']) {
+      expect(args.some((a) => a.startsWith(flag))).toBe(false);
+    }
+  });
+
+  it('reads only our sandbox/protocol code, package.json and the runtime packages', () => {
+    for (const r of reads) {
+      const ours = r.startsWith(path.join(codeDir, 'sandbox')) || r.startsWith(path.join(codeDir, 'protocol')) || r === path.join(root, 'package.json');
+      expect(ours || r.split(path.sep).includes('node_modules'), r).toBe(true);
+    }
+    expect(reads.some((r) => r.includes('pyodide'))).toBe(true);
+    expect(reads.some((r) => r.includes('quickjs-emscripten-core'))).toBe(true);
+  });
+
+  it('grants nothing that contains the home, config or key directory', () => {
+    const secret = [defaultKeyDir(), path.join(os.homedir(), '.config'), os.homedir(), path.join(codeDir, 'front')];
+    for (const r of reads) for (const s of secret) expect(s === r || s.startsWith(`${r}${path.sep}`), `${r} covers ${s}`).toBe(false);
+  });
+});
