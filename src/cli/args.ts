@@ -16,6 +16,8 @@ Commands:
   keygen                 add a new signing key to the key directory (rotation)
   sign MANIFEST.json     sign a registry capsule manifest (--out FILE)
   verify ID_OR_FILE      verify a stored run capsule by id, or a capsule/manifest file
+  prepare                make and cache Python's signed memory snapshot now (servers
+                         otherwise make it at their first start; ~5-8 s of CPU, once per build)
 
 Options (flag > environment variable > policy file > default):
   --policy FILE_OR_NAME  policy file, or a shipped policy name (default, strict)   [SANDBOX_POLICY]
@@ -29,6 +31,7 @@ Options (flag > environment variable > policy file > default):
   --audit-code-digests   record each run's code SHA-256 in the audit log           [SANDBOX_AUDIT_CODE_DIGESTS=1]
   --registry DIR         trusted capsules to offer as tools, or off (default: shipped) [SANDBOX_REGISTRY]
   --capsule-store DIR    where executed capsules are kept, or off (default: beside the keys) [SANDBOX_CAPSULE_STORE]
+  --cache-dir DIR        signed Python snapshot cache, or off (default ~/.cache/wasm-sandbox-mcp) [SANDBOX_CACHE_DIR]
   --out FILE             where sign writes the signed manifest
   --json                 machine-readable output (doctor, run)
   --min-grade GRADE      doctor exits 1 below this grade (A-F)
@@ -69,6 +72,7 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
         'audit-code-digests': { type: 'boolean' },
         registry: { type: 'string' },
         'capsule-store': { type: 'string' },
+        'cache-dir': { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
         'min-grade': { type: 'string' },
@@ -103,6 +107,7 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
       auditCodeDigests: v['audit-code-digests'] === undefined ? undefined : String(v['audit-code-digests']),
       registry: v.registry,
       capsuleStore: v['capsule-store'],
+      cacheDir: v['cache-dir'],
     },
   };
 }

@@ -16,6 +16,8 @@ import { createLogger } from '../front/logger.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
+import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
+import { providePythonSnapshot } from '../front/snapshot/provide.js';
 
 export interface CommandOptions {
   settings: Settings;
@@ -143,7 +145,12 @@ export async function runFile(o: CommandOptions): Promise<number> {
   const code = fs.readFileSync(file, 'utf8');
   const logger = createLogger(o.settings.logLevel === 'info' ? 'warn' : o.settings.logLevel);
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 } });
+  // A one-shot Python run uses the cached snapshot when it verifies, but never waits to make one.
+  const pythonSnapshot =
+    language === 'python' && o.settings.cacheDir !== 'off'
+      ? new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer).load(publicKeys).then((r) => (r.ok ? r.data : undefined))
+      : undefined;
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 }, pythonSnapshot });
   const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger });
   try {
     const r = await runner.run({ language, code });
@@ -156,4 +163,16 @@ export async function runFile(o: CommandOptions): Promise<number> {
     runner.close();
     await sandbox.close();
   }
+}
+
+/** `prepare`: make Python's snapshot and cache it now (e.g. while building an image), unless a valid one is there. */
+export async function prepare(o: CommandOptions): Promise<number> {
+  if (o.settings.cacheDir === 'off') usage('prepare needs a cache directory (--cache-dir is off)');
+  const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
+  const cache = new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer);
+  const started = performance.now();
+  const data = await providePythonSnapshot({ cache, publicKeys, logger: createLogger(o.settings.logLevel) });
+  const report = { file: cache.dataFile, bytes: data?.byteLength ?? 0, ms: Math.round(performance.now() - started), ok: data !== undefined };
+  write(o.json ? JSON.stringify(report) : data ? `python snapshot ready: ${cache.dataFile} (${report.bytes} bytes, ${report.ms} ms)` : 'python snapshot could not be made (see above)');
+  return data ? 0 : 1;
 }

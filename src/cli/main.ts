@@ -23,7 +23,14 @@ async function main(argv: string[]): Promise<void> {
   const settings = resolveSettings({ flags: args.settings, env: process.env, cwd: process.cwd(), readFile: (f) => readFileSync(f, 'utf8') });
   const options: CommandOptions = { settings, positionals: args.positionals, out: args.out, json: args.json, minGrade: args.minGrade, trustedKeys: args.trustedKeys };
   // Each command loads only what it needs: start-up time is part of every client's first call.
-  const names: Record<string, 'keygen' | 'sign' | 'verify' | 'doctor' | 'runFile'> = { keygen: 'keygen', sign: 'sign', verify: 'verify', doctor: 'doctor', run: 'runFile' };
+  const names: Record<string, 'keygen' | 'sign' | 'verify' | 'doctor' | 'runFile' | 'prepare'> = {
+    keygen: 'keygen',
+    sign: 'sign',
+    verify: 'verify',
+    doctor: 'doctor',
+    run: 'runFile',
+    prepare: 'prepare',
+  };
   const name = names[args.command];
   if (name) {
     const commands = await import('./commands.js');

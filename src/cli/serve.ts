@@ -11,6 +11,8 @@ import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { createMcpServer } from '../front/server/server.js';
+import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
+import { providePythonSnapshot } from '../front/snapshot/provide.js';
 
 export async function serve(settings: Settings): Promise<void> {
   // Anything that would print to stdout would corrupt the JSON-RPC stream: send it to stderr.
@@ -21,7 +23,15 @@ export async function serve(settings: Settings): Promise<void> {
   const logger = createLogger(settings.logLevel);
   const keyDir = settings.keyDir ?? defaultKeyDir();
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 } });
+  // Python's snapshot is read (or made, once per build) alongside the host's start.
+  let hostStarted!: () => void;
+  const makeAfter = new Promise<void>((resolve) => (hostStarted = resolve));
+  const stopMaking = new AbortController();
+  const pythonSnapshot =
+    settings.cacheDir === 'off'
+      ? undefined
+      : providePythonSnapshot({ cache: new SnapshotCache(settings.cacheDir ?? defaultCacheDir(), signer), publicKeys, logger, makeAfter, signal: stopMaking.signal });
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 }, pythonSnapshot });
   const audit =
     settings.auditLog === 'off'
       ? undefined
@@ -40,6 +50,7 @@ export async function serve(settings: Settings): Promise<void> {
     stopping = true;
     logger.info({ why }, 'shutting down');
     runner.close();
+    stopMaking.abort();
     await Promise.allSettled([server.close(), sandbox.close(), store?.flush()]);
     audit?.flush();
     process.exit(why === 'sandbox host failed to start' ? 1 : 0);
@@ -58,6 +69,7 @@ export async function serve(settings: Settings): Promise<void> {
   await server.connect(new StdioServerTransport());
   try {
     await sandbox.start();
+    hostStarted();
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'the sandbox host could not start; refusing to serve');
     await shutdown('sandbox host failed to start');

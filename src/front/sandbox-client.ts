@@ -24,6 +24,11 @@ export interface SandboxClientOptions {
   /** Extra time the front waits past a run's own deadline before it kills a wedged host. */
   frontBackstopMs?: number;
   startTimeoutMs?: number;
+  /**
+   * Python's memory snapshot, being loaded from the signed cache or made (see front/snapshot/).
+   * Hosts started before it settles get it in a message as soon as it does; later ones in `init`.
+   */
+  pythonSnapshot?: Promise<Uint8Array | undefined>;
 }
 
 interface Pending {
@@ -51,9 +56,26 @@ export class SandboxClient extends EventEmitter {
   /** Increments each time a new host is started; sessions compare it to notice lost state. */
   generation = 0;
   restrictions: string[] = [];
+  /** Python's snapshot: still coming, or settled (undefined data: none). */
+  private python: { settled: false } | { settled: true; data: Uint8Array | undefined } = { settled: false };
 
   constructor(private readonly options: SandboxClientOptions) {
     super();
+    const snapshot = options.pythonSnapshot ?? Promise.resolve(undefined);
+    void snapshot
+      .catch(() => undefined)
+      .then((data) => {
+        this.python = { settled: true, data };
+        // A host that was told the snapshot is pending waits for it (or for word that there is none).
+        if (this.child && options.pythonSnapshot) this.sendTo(this.child, { t: 'snapshot', language: 'python', ...(data ? { data } : {}) });
+      });
+  }
+
+  /** The `python` part of `init`: the snapshot itself once settled, else a promise of it. */
+  private pythonInit(): { snapshot?: Uint8Array; pending: boolean } | undefined {
+    if (!this.options.pythonSnapshot) return undefined;
+    if (!this.python.settled) return { pending: true };
+    return this.python.data ? { snapshot: this.python.data, pending: false } : { pending: false };
   }
 
   get pid(): number | undefined {
@@ -141,12 +163,14 @@ export class SandboxClient extends EventEmitter {
       });
 
       child.on('error', (e) => logger.error({ err: e.message }, 'sandbox host process error'));
+      const python = this.pythonInit();
       this.sendTo(child, {
         t: 'init',
         keyring: this.options.publicKeys,
         spares: this.options.spares ?? { js: 1, python: 0 },
         memMb: this.options.memMb,
         graceMs: this.options.graceMs ?? 200,
+        ...(python ? { python } : {}),
       });
     });
   }

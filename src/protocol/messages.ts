@@ -35,7 +35,15 @@ export const InitMessage = z.strictObject({
   memMb: z.number().int().min(1).max(65_536),
   /** Grace between the soft stop and `worker.terminate()`. */
   graceMs: z.number().int().min(1).max(10_000),
+  /**
+   * Python's memory snapshot: its verified bytes, or `pending` when the front is making one (it
+   * follows in a `snapshot` message); neither: the host takes its own at the first Python run.
+   */
+  python: z.strictObject({ snapshot: Bytes.optional(), pending: z.boolean() }).optional(),
 });
+
+/** The snapshot the front promised in `init` (absent data: it could not make one). */
+export const SnapshotMessage = z.strictObject({ t: z.literal('snapshot'), language: z.literal('python'), data: Bytes.optional() });
 
 export const RunMessage = z.strictObject({
   t: z.literal('run'),
@@ -87,7 +95,7 @@ export const FetchResultMessage = z.strictObject({
   result: FetchResultWire,
 });
 
-export const FrontMessage = z.discriminatedUnion('t', [InitMessage, RunMessage, CancelMessage, DropMessage, FetchResultMessage]);
+export const FrontMessage = z.discriminatedUnion('t', [InitMessage, RunMessage, CancelMessage, DropMessage, FetchResultMessage, SnapshotMessage]);
 export type FrontMessage = z.infer<typeof FrontMessage>;
 export type RunMessage = z.infer<typeof RunMessage>;
 export type InitMessage = z.infer<typeof InitMessage>;
@@ -155,3 +163,22 @@ export const FetchMessage = z.strictObject({
 
 export const HostMessage = z.discriminatedUnion('t', [ReadyMessage, ResultMessage, RefusedMessage, LogMessage, FetchMessage]);
 export type HostMessage = z.infer<typeof HostMessage>;
+
+// ---- the snapshot maker → front ----------------------------------------------------------------
+
+/** Largest snapshot the front accepts (Pyodide's is ~30 MB). */
+export const MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024;
+
+/**
+ * What the snapshot maker (sandbox/snapshot-maker.ts, a restricted process that never runs guest
+ * code) sends: the snapshot, or why it failed.
+ */
+export const MakerMessage = z.discriminatedUnion('t', [
+  z.strictObject({
+    t: z.literal('snapshot'),
+    language: z.literal('python'),
+    data: Bytes.refine((b) => b.byteLength > 0 && b.byteLength <= MAX_SNAPSHOT_BYTES, 'snapshot size out of range'),
+  }),
+  z.strictObject({ t: z.literal('failed'), message: z.string().max(4096) }),
+]);
+export type MakerMessage = z.infer<typeof MakerMessage>;

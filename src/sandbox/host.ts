@@ -16,6 +16,7 @@ import {
   type RunOutcomeWire,
 } from '../protocol/messages.js';
 import { WorkerPool } from './pool.js';
+import { compilePyodideWasm } from './runtimes/pyodide/package.js';
 import type { GuestFilesystem } from './runtimes/types.js';
 import { selfCheck } from './self-check.js';
 
@@ -41,6 +42,8 @@ const inflight = new Map<number, AbortController>();
 /** Network requests waiting for the front's answer, by fetch id. */
 const fetchWaiters = new Map<number, (result: FetchResultWire) => void>();
 let nextFetchId = 1;
+/** Settles Python's snapshot when the front sends the one it promised in `init`. */
+let deliverPythonSnapshot: ((data: Uint8Array | undefined) => void) | undefined;
 
 /** Pass a worker's network request to the front (run `id`), after checking its shape. */
 function fetchViaFront(id: number, request: unknown, signal: AbortSignal): Promise<FetchResultWire> {
@@ -161,6 +164,17 @@ process.on('message', (raw: unknown) => {
         graceMs: msg.graceMs,
         onWorkerError: (language, e) => log('error', `${language} runtime worker failed: ${e.message}`),
       });
+      let snapshot: Promise<Uint8Array | undefined> = Promise.resolve(msg.python?.snapshot);
+      if (!msg.python?.snapshot && msg.python?.pending) snapshot = new Promise((resolve) => (deliverPythonSnapshot = resolve));
+      pool.setup('python', {
+        // Compiled once here and cloned into each worker: a worker then only instantiates it.
+        compile: () =>
+          compilePyodideWasm().catch((e: Error) => {
+            log('warn', `could not precompile Python's WebAssembly (each worker compiles its own): ${e.message}`);
+            return undefined;
+          }),
+        snapshot,
+      });
       pool.warm('js');
       pool.warm('python');
       send({ t: 'ready', pid: process.pid, node: process.version, restrictions: check.restrictions });
@@ -177,6 +191,10 @@ process.on('message', (raw: unknown) => {
       return;
     case 'drop':
       pool?.drop(msg.language, msg.session);
+      return;
+    case 'snapshot':
+      deliverPythonSnapshot?.(msg.data);
+      deliverPythonSnapshot = undefined;
       return;
   }
 });

@@ -4,7 +4,7 @@
  * worker, or a single-use pre-warmed Pyodide worker. Warm spares make new sessions start fast.
  */
 import { RuntimeWorker, takeSnapshot, type HostFetch, type WorkerRunResult } from './runtime-worker.js';
-import type { Language } from './runtimes/types.js';
+import type { EngineInputs, Language } from './runtimes/types.js';
 import type { GuestRun } from './worker-messages.js';
 
 /** Languages whose adapters can give a worker a clean new state cheaply (see RuntimeAdapter). */
@@ -13,11 +13,34 @@ const REUSABLE: Record<Language, boolean> = { js: true, python: false };
 const SNAPSHOTS: Record<Language, boolean> = { js: false, python: true };
 const MAX_IDLE_REUSABLE = 4;
 
+/** One copy of the bytes in shared memory: every worker reads it instead of receiving a copy. */
+function shareBytes(bytes: Uint8Array): Uint8Array {
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  shared.set(bytes);
+  return shared;
+}
+
 export interface PoolOptions {
   spares: Record<Language, number>;
   memMb: number;
   graceMs: number;
   onWorkerError?: (language: Language, error: Error) => void;
+}
+
+/**
+ * How a snapshot language's engine gets its load inputs. The front may have a verified snapshot
+ * from its cache (or be making one in a separate process that never runs guest code); the host
+ * compiles the WebAssembly once. Until `snapshot` settles, runs of the language wait for it.
+ */
+export interface EngineSetup {
+  /** Compile the engine's WebAssembly on the host's main thread (called once, when first needed). */
+  compile?: () => Promise<object | undefined>;
+  /**
+   * The front's snapshot: its bytes, or undefined when it has none (the pool then takes its own
+   * on the language's first run, in a worker that serves no guest, and never hands it out).
+   */
+  snapshot: Promise<Uint8Array | undefined>;
 }
 
 export interface PoolRunResult extends WorkerRunResult {
@@ -29,42 +52,45 @@ export class WorkerPool {
   private readonly sessions = new Map<string, RuntimeWorker>();
   private readonly idle: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
   private readonly spares: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
-  private snapshots: Partial<Record<Language, Uint8Array>> = {};
-  private snapshotting: Partial<Record<Language, Promise<void>>> = {};
+  private readonly inputs: Partial<Record<Language, EngineInputs>> = {};
+  private readonly preparing: Partial<Record<Language, Promise<void>>> = {};
+  private readonly setups: Partial<Record<Language, EngineSetup>> = {};
 
   constructor(private readonly options: PoolOptions) {}
 
-  setSnapshot(language: Language, snapshot: Uint8Array): void {
-    this.snapshots[language] = snapshot;
-  }
-
-  /** Start the warm spares (for snapshot languages: after the snapshot, see `prepare`). */
-  warm(language: Language): void {
-    if (SNAPSHOTS[language]) return;
-    this.refill(language);
+  /** Where a snapshot language's engine inputs come from (call before its first run). */
+  setup(language: Language, setup: EngineSetup): void {
+    this.setups[language] = setup;
   }
 
   /**
-   * Before the first run of a snapshot language: take the snapshot once (its workers then load
-   * in well under a second), then start the spares. Later calls return at once.
+   * Start the warm spares. A snapshot language starts them as soon as the front's snapshot has
+   * arrived; without one, at its first run (taking a snapshot costs seconds of CPU).
    */
+  warm(language: Language): void {
+    if (!SNAPSHOTS[language]) return this.refill(language);
+    void this.setups[language]?.snapshot.then((snapshot) => {
+      if (snapshot) void this.prepare(language);
+    });
+  }
+
+  /** Settle a snapshot language's load inputs once, then start its spares. Later calls return at once. */
   private prepare(language: Language): Promise<void> {
     if (!SNAPSHOTS[language]) return Promise.resolve();
-    return (this.snapshotting[language] ??= takeSnapshot(language, this.options.memMb).then((snapshot) => {
-      if (snapshot) {
-        // Shared memory: every worker reads the same bytes instead of receiving a copy.
-        const shared = new Uint8Array(new SharedArrayBuffer(snapshot.byteLength));
-        shared.set(snapshot);
-        this.snapshots[language] = shared;
-      }
+    return (this.preparing[language] ??= (async () => {
+      const setup = this.setups[language];
+      const wasmModule = await setup?.compile?.().catch(() => undefined);
+      let snapshot = await setup?.snapshot.catch(() => undefined);
+      snapshot ??= await takeSnapshot(language, this.options.memMb, wasmModule);
+      this.inputs[language] = { wasmModule, snapshot: snapshot && shareBytes(snapshot) };
       this.refill(language);
-    }));
+    })());
   }
 
   private spawn(language: Language, memMb = this.options.memMb): RuntimeWorker {
     // Python's soft stop of an async run can take ~0.6 s under load: give it a longer grace.
     const graceMs = language === 'python' ? Math.max(this.options.graceMs, 1000) : this.options.graceMs;
-    const w = new RuntimeWorker({ language, memMb, graceMs, snapshot: this.snapshots[language] });
+    const w = new RuntimeWorker({ language, memMb, graceMs, ...this.inputs[language] });
     w.ready.catch((e: Error) => this.options.onWorkerError?.(language, e));
     return w;
   }

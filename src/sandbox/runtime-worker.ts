@@ -42,6 +42,7 @@ export interface RuntimeWorkerOptions {
   memMb: number;
   graceMs: number;
   snapshot?: Uint8Array | undefined;
+  wasmModule?: object | undefined;
 }
 
 let nextWorkerId = 1;
@@ -51,8 +52,8 @@ let nextWorkerId = 1;
  * guest (Pyodide: loading from it takes well under a second instead of several). Undefined when the
  * runtime has no snapshots or taking one failed.
  */
-export function takeSnapshot(language: Language, memMb: number): Promise<Uint8Array | undefined> {
-  const data: WorkerData = { language, control: new SharedArrayBuffer(CONTROL_SLOTS * 4), memMb, mode: 'snapshot' };
+export function takeSnapshot(language: Language, memMb: number, wasmModule?: object): Promise<Uint8Array | undefined> {
+  const data: WorkerData = { language, control: new SharedArrayBuffer(CONTROL_SLOTS * 4), memMb, mode: 'snapshot', wasmModule };
   const worker = new Worker(WORKER_URL, {
     workerData: data,
     stdout: true,
@@ -97,7 +98,7 @@ export class RuntimeWorker {
     this.graceMs = options.graceMs;
     const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
     this.control = new Int32Array(control);
-    const data: WorkerData = { language: options.language, control, memMb: options.memMb, snapshot: options.snapshot };
+    const data: WorkerData = { language: options.language, control, memMb: options.memMb, snapshot: options.snapshot, wasmModule: options.wasmModule };
     this.worker = new Worker(WORKER_URL, {
       workerData: data,
       // The worker's own stdio never reaches the host's: guest output only travels via OutputBuffer.

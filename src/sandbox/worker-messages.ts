@@ -20,6 +20,8 @@ export interface WorkerData {
   control: SharedArrayBuffer;
   memMb: number;
   snapshot?: Uint8Array | undefined;
+  /** The engine's WebAssembly compiled once by the host (structured-cloned, not recompiled). */
+  wasmModule?: object | undefined;
   /** 'snapshot': only take a memory snapshot of a freshly loaded engine and report it. */
   mode?: 'serve' | 'snapshot';
 }

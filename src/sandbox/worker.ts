@@ -136,7 +136,7 @@ try {
     const snapshot = await adapter.makeSnapshot();
     reply({ t: 'snapshot', snapshot });
   } else {
-    await adapter.load(data.snapshot ? { snapshot: data.snapshot } : undefined);
+    await adapter.load({ snapshot: data.snapshot, wasmModule: data.wasmModule });
     reply({ t: 'ready' });
   }
 } catch (e) {

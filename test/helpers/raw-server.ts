@@ -5,10 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import { MAIN, childPids } from './server.js';
+import { MAIN, childPids, newKeyDir, serverEnv } from './server.js';
 
 export type JsonRpcId = string | number;
 
@@ -49,10 +48,10 @@ export interface RawServer {
 let nextRequestId = 1_000_000_000;
 
 export async function startRawServer(args: string[] = [], env: Record<string, string> = {}): Promise<RawServer> {
-  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-raw-keys-'));
+  const keyDir = newKeyDir('wsm-raw-keys-');
   const child = spawn(process.execPath, [MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', ...env },
+    env: serverEnv(env),
   });
   const raw: Buffer[] = [];
   let pending: Buffer = Buffer.alloc(0);

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { JSONRPCMessageSchema, type JSONRPCMessage, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -72,11 +73,27 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
+/**
+ * A fresh directory whose `k/` holds a copy of the suite's signing key (test/global-setup.ts), so
+ * every server signs with the key the shared Python snapshot cache was signed with, while keeping
+ * its own capsule store and key files.
+ */
+export function newKeyDir(prefix = 'wsm-keys-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.cpSync(inject('suiteKeyDir'), path.join(dir, 'k'), { recursive: true, preserveTimestamps: true });
+  return dir;
+}
+
+/** The environment a test server starts with: no inherited secrets, the suite's snapshot cache. */
+export function serverEnv(env: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', SANDBOX_CACHE_DIR: inject('suiteCacheDir'), ...env };
+}
+
 export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<TestServer> {
-  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-keys-'));
+  const keyDir = newKeyDir();
   const child = spawn(process.execPath, [MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', ...env },
+    env: serverEnv(env),
   });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));

@@ -29,6 +29,7 @@ export interface RawSettings {
   auditCodeDigests?: string | undefined;
   registry?: string | undefined;
   capsuleStore?: string | undefined;
+  cacheDir?: string | undefined;
 }
 
 /** Environment variable for each setting (the contract's table). */
@@ -44,6 +45,7 @@ export const ENV_NAMES: Record<keyof RawSettings, string> = {
   auditCodeDigests: 'SANDBOX_AUDIT_CODE_DIGESTS',
   registry: 'SANDBOX_REGISTRY',
   capsuleStore: 'SANDBOX_CAPSULE_STORE',
+  cacheDir: 'SANDBOX_CACHE_DIR',
 };
 
 /** CLI flag for each setting. */
@@ -59,6 +61,7 @@ export const FLAG_NAMES: Record<keyof RawSettings, string> = {
   auditCodeDigests: '--audit-code-digests',
   registry: '--registry',
   capsuleStore: '--capsule-store',
+  cacheDir: '--cache-dir',
 };
 
 const LIMIT_SETTINGS = [
@@ -86,6 +89,8 @@ export interface Settings {
   registryDir: string | undefined;
   /** Capsule store directory, 'off', or undefined for the default (beside the keys). */
   capsuleStore: string | undefined;
+  /** Cache of the signed Python snapshot, 'off', or undefined for the default (~/.cache/wasm-sandbox-mcp). */
+  cacheDir: string | undefined;
 }
 
 export interface ResolveOptions {
@@ -169,6 +174,7 @@ export function resolveSettings(o: ResolveOptions): Settings {
   }
   const registry = pick('registry', o)?.value;
   const store = pick('capsuleStore', o)?.value;
+  const cache = pick('cacheDir', o)?.value;
 
   return {
     policyFile,
@@ -180,5 +186,6 @@ export function resolveSettings(o: ResolveOptions): Settings {
     auditCodeDigests: digests?.value === '1' || digests?.value === 'true',
     registryDir: registry === 'off' ? undefined : registry ? path.resolve(o.cwd, registry) : REGISTRY_DIR,
     capsuleStore: store === undefined || store === 'off' ? store : path.resolve(o.cwd, store),
+    cacheDir: cache === undefined || cache === 'off' ? cache : path.resolve(o.cwd, cache),
   };
 }

@@ -158,6 +158,14 @@ export interface InstanceOptions {
   control: Int32Array;
 }
 
+/** What a worker may load its engine from, besides the package itself. */
+export interface EngineInputs {
+  /** A memory snapshot of the same engine build (integrity checked by the front). */
+  snapshot?: Uint8Array | undefined;
+  /** The engine's WebAssembly, compiled once by the host (a `WebAssembly.Module`). */
+  wasmModule?: object | undefined;
+}
+
 export interface RuntimeAdapter {
   readonly language: Language;
   /**
@@ -166,8 +174,11 @@ export interface RuntimeAdapter {
    * and sessionless runs use single-use pre-warmed workers (Pyodide).
    */
   readonly reusableWorker: boolean;
-  /** Load the engine once per worker (compile WebAssembly, etc.), from a memory snapshot if given. */
-  load(options?: { snapshot?: Uint8Array }): Promise<void>;
+  /**
+   * Load the engine once per worker, from a memory snapshot and with a precompiled WebAssembly
+   * module when given (the host prepares both once and shares them between its workers).
+   */
+  load(options?: EngineInputs): Promise<void>;
   /** A memory snapshot of a freshly loaded engine, for faster later loads (Pyodide). */
   makeSnapshot?(): Promise<Uint8Array>;
   createInstance(options: InstanceOptions): Promise<RuntimeInstance>;

@@ -10,11 +10,10 @@
  *  - a precompiled `WebAssembly.Module` (shared by the host between workers) is used if given.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadPyodide, type PyodideAPI } from 'pyodide';
+export { compilePyodideWasm, pyodideDir } from './package.js';
 
 /** The parts of the WebAssembly API we use; the project's `lib` has no WebAssembly types. */
 interface WasmMemory {
@@ -40,18 +39,6 @@ export type EmModule = Record<string, unknown> & {
   FS: Record<string, unknown>;
   HEAPU8: Uint8Array;
 };
-
-/** Where the installed `pyodide` package lives (with a trailing slash), as Pyodide's `indexURL` wants it. */
-export function pyodideDir(): string {
-  const entry = createRequire(import.meta.url).resolve('pyodide/package.json');
-  return `${path.dirname(entry)}${path.sep}`;
-}
-
-/** Compile `pyodide.asm.wasm` once, so a host can hand the module to every worker it starts. */
-export async function compilePyodideWasm(dir = pyodideDir()): Promise<object> {
-  const bytes = await fs.promises.readFile(`${dir}pyodide.asm.wasm`);
-  return WasmGlobal.compile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-}
 
 /**
  * The WebAssembly memory limit of one interpreter. `bytes` may be lowered or raised later (it is

@@ -1,0 +1,135 @@
+/**
+ * Python's memory snapshot, cached on disk between server starts so a new server's first
+ * run_python takes well under a second instead of several (booting Pyodide from scratch).
+ *
+ * A snapshot is executable state: whoever can swap it runs code in every later interpreter. So
+ * the cache holds the snapshot with a signed record `{buildId, sha256, size}` (Ed25519, the
+ * server's own key, a domain tag of its own so no capsule or manifest signature can stand in), and
+ * `load` hands out bytes only when the record verifies against one of the server's keys, names the
+ * current build, and matches the bytes. Anything else — missing, corrupt, foreign, stale — is a
+ * miss: the server makes a new snapshot (in a process that never runs guest code) and replaces it.
+ *
+ * The build id covers what the snapshot's content depends on: the Pyodide package version and our
+ * own boot and preload code. Any change of either is a miss, never a stale load.
+ */
+import { createHash, verify as cryptoVerify } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { canonicalJson, keyringFromPublicKeys, type PublicKeyEntry } from '../../protocol/capsule.js';
+import { MAX_SNAPSHOT_BYTES } from '../../protocol/messages.js';
+import type { CapsuleSigner } from '../capsule/signer.js';
+import { packageDir } from '../node-flags.js';
+
+export const SNAPSHOT_TAG = 'wasm-sandbox-mcp/python-snapshot/v1\0';
+
+/** The sandbox modules whose code shapes the snapshot's content (built .js, or .ts under the tests). */
+const EXT = path.extname(fileURLToPath(import.meta.url));
+const SHAPING_MODULES = ['runtimes/pyodide', 'runtimes/pyodide/boot', 'runtimes/pyodide/python'].map((m) => `${m}${EXT}`);
+const SANDBOX_DIR = fileURLToPath(new URL('../../sandbox/', import.meta.url));
+
+const RecordSchema = z.strictObject({
+  v: z.literal(1),
+  buildId: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().positive().max(MAX_SNAPSHOT_BYTES),
+  keyId: z.string(),
+  signature: z.string(),
+});
+type SnapshotRecord = z.infer<typeof RecordSchema>;
+
+/** `${XDG_CACHE_HOME or ~/.cache}/wasm-sandbox-mcp` (a relative XDG_CACHE_HOME is ignored, per the XDG spec). */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  const base = xdg !== undefined && xdg !== '' && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache');
+  return path.join(base, 'wasm-sandbox-mcp');
+}
+
+/** Identifies the Pyodide build and our snapshot-shaping code; computed once per process. */
+let buildIdMemo: string | undefined;
+export function pythonSnapshotBuildId(): string {
+  if (buildIdMemo) return buildIdMemo;
+  const h = createHash('sha256').update('python-snapshot/v1\0');
+  const pyodide = packageDir('pyodide');
+  h.update(pyodide ? fs.readFileSync(path.join(pyodide, 'package.json')) : 'no-pyodide');
+  for (const m of SHAPING_MODULES) h.update('\0').update(m).update('\0').update(fs.readFileSync(path.join(SANDBOX_DIR, m)));
+  buildIdMemo = h.digest('hex');
+  return buildIdMemo;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function signedText(r: Pick<SnapshotRecord, 'buildId' | 'sha256' | 'size'>): string {
+  return canonicalJson({ buildId: r.buildId, sha256: r.sha256, size: r.size });
+}
+
+export type SnapshotLoad = { ok: true; data: Uint8Array } | { ok: false; reason: string };
+
+export class SnapshotCache {
+  readonly dataFile: string;
+  readonly recordFile: string;
+
+  constructor(
+    readonly dir: string,
+    private readonly signer: CapsuleSigner,
+    private readonly buildId: string = pythonSnapshotBuildId(),
+  ) {
+    const stem = `python-${buildId.slice(0, 16)}`;
+    this.dataFile = path.join(dir, `${stem}.snapshot`);
+    this.recordFile = path.join(dir, `${stem}.json`);
+  }
+
+  /** The verified snapshot, or why there is none to use. Never throws. */
+  async load(publicKeys: readonly PublicKeyEntry[]): Promise<SnapshotLoad> {
+    let record: SnapshotRecord;
+    try {
+      const parsed = RecordSchema.safeParse(JSON.parse(await fs.promises.readFile(this.recordFile, 'utf8')));
+      if (!parsed.success) return { ok: false, reason: 'its record is malformed' };
+      record = parsed.data;
+    } catch (e) {
+      return { ok: false, reason: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'none cached yet' : 'its record is unreadable' };
+    }
+    if (record.buildId !== this.buildId) return { ok: false, reason: 'it was made for another build' };
+    const key = keyringFromPublicKeys(publicKeys).get(record.keyId);
+    if (!key) return { ok: false, reason: 'it was signed by a key this server does not hold' };
+    const signature = Buffer.from(record.signature, 'base64');
+    let valid = false;
+    try {
+      valid = cryptoVerify(null, Buffer.from(SNAPSHOT_TAG + signedText(record), 'utf8'), key, signature);
+    } catch {
+      valid = false;
+    }
+    if (!valid) return { ok: false, reason: 'its signature does not verify' };
+    let data: Buffer;
+    try {
+      data = await fs.promises.readFile(this.dataFile);
+    } catch {
+      return { ok: false, reason: 'its data file is unreadable' };
+    }
+    if (data.byteLength !== record.size || sha256(data) !== record.sha256) return { ok: false, reason: 'its bytes do not match the signed digest' };
+    return { ok: true, data };
+  }
+
+  /** Sign and store `data`, replacing any earlier snapshot of this build (atomic renames). */
+  async save(data: Uint8Array): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const fields = { buildId: this.buildId, sha256: sha256(data), size: data.byteLength };
+    const record: SnapshotRecord = { v: 1, ...fields, keyId: this.signer.keyId, signature: this.signer.signTagged(SNAPSHOT_TAG, signedText(fields)) };
+    const tmp = (f: string) => `${f}.${process.pid}.${Date.now()}.tmp`;
+    const dataTmp = tmp(this.dataFile);
+    const recordTmp = tmp(this.recordFile);
+    try {
+      await fs.promises.writeFile(dataTmp, data, { mode: 0o600 });
+      await fs.promises.writeFile(recordTmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+      // Data first: a reader that sees the new record finds the bytes it signs (or a digest mismatch).
+      await fs.promises.rename(dataTmp, this.dataFile);
+      await fs.promises.rename(recordTmp, this.recordFile);
+    } finally {
+      await Promise.allSettled([fs.promises.rm(dataTmp, { force: true }), fs.promises.rm(recordTmp, { force: true })]);
+    }
+  }
+}

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CapsuleSigner } from '../../../src/front/capsule/signer.js';
+import { SnapshotCache, pythonSnapshotBuildId } from '../../../src/front/snapshot/cache.js';
+import { providePythonSnapshot } from '../../../src/front/snapshot/provide.js';
+
+const BUILD = 'a'.repeat(64);
+const OTHER_BUILD = 'b'.repeat(64);
+const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+let dir: string;
+const signer = CapsuleSigner.generate();
+const keys = signer.publicKeys();
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-snapcache-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('SnapshotCache', () => {
+  it('gives back exactly the bytes it saved, in private files', async () => {
+    const cache = new SnapshotCache(path.join(dir, 'c'), signer, BUILD);
+    const data = bytes(70_000);
+    await cache.save(data);
+    const loaded = await cache.load(keys);
+    expect(loaded.ok && Buffer.compare(Buffer.from(loaded.data), Buffer.from(data))).toBe(0);
+    expect(fs.statSync(path.join(dir, 'c')).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(cache.dataFile).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(cache.recordFile).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(path.join(dir, 'c')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('misses when nothing is cached', async () => {
+    expect(await new SnapshotCache(dir, signer, BUILD).load(keys)).toEqual({ ok: false, reason: 'none cached yet' });
+  });
+
+  it('refuses a snapshot whose bytes were changed after signing', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    await cache.save(bytes(4096));
+    const tampered = fs.readFileSync(cache.dataFile);
+    tampered[100] ^= 0x01;
+    fs.writeFileSync(cache.dataFile, tampered);
+    expect(await cache.load(keys)).toEqual({ ok: false, reason: 'its bytes do not match the signed digest' });
+  });
+
+  it('refuses a record whose digest was rewritten to match new bytes (the signature covers it)', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    await cache.save(bytes(4096));
+    const evil = bytes(4096, 7);
+    fs.writeFileSync(cache.dataFile, evil);
+    const record = JSON.parse(fs.readFileSync(cache.recordFile, 'utf8'));
+    record.sha256 = (await import('node:crypto')).createHash('sha256').update(evil).digest('hex');
+    fs.writeFileSync(cache.recordFile, JSON.stringify(record));
+    expect(await cache.load(keys)).toEqual({ ok: false, reason: 'its signature does not verify' });
+  });
+
+  it('refuses a snapshot signed by a key the server does not hold', async () => {
+    const stranger = CapsuleSigner.generate();
+    await new SnapshotCache(dir, stranger, BUILD).save(bytes(1000));
+    expect(await new SnapshotCache(dir, signer, BUILD).load(keys)).toEqual({ ok: false, reason: 'it was signed by a key this server does not hold' });
+    // ...but accepts one signed by an older (rotated-out) key the server still trusts.
+    const rotated = CapsuleSigner.generate({ verifyOnly: stranger.publicKeys() });
+    expect((await new SnapshotCache(dir, rotated, BUILD).load(rotated.publicKeys())).ok).toBe(true);
+  });
+
+  it('does not load a snapshot made for another build, even when it is signed', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    await cache.save(bytes(1000));
+    const record = JSON.parse(fs.readFileSync(cache.recordFile, 'utf8'));
+    // A record of another build copied over this build's file name.
+    const other = new SnapshotCache(dir, signer, OTHER_BUILD);
+    await other.save(bytes(1000));
+    fs.copyFileSync(other.recordFile, cache.recordFile);
+    expect(await cache.load(keys)).toEqual({ ok: false, reason: 'it was made for another build' });
+    expect(record.buildId).toBe(BUILD);
+  });
+
+  it('treats a malformed record as a miss, never as an error', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    await cache.save(bytes(100));
+    for (const text of ['{', '[]', JSON.stringify({ v: 2 }), '']) {
+      fs.writeFileSync(cache.recordFile, text);
+      expect((await cache.load(keys)).ok).toBe(false);
+    }
+  });
+
+  it('derives the build id from the Pyodide version and the snapshot-shaping modules', () => {
+    expect(pythonSnapshotBuildId()).toMatch(/^[0-9a-f]{64}$/);
+    expect(pythonSnapshotBuildId()).toBe(pythonSnapshotBuildId());
+  });
+});
+
+describe('providePythonSnapshot', () => {
+  const quiet = { info: () => undefined, warn: () => undefined };
+
+  it('makes and caches a snapshot on a miss, then serves the cache without making another', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    let made = 0;
+    const make = async () => {
+      made++;
+      return bytes(5000);
+    };
+    const first = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make });
+    const second = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make });
+    expect(made).toBe(1);
+    expect(first && second && Buffer.compare(Buffer.from(first), Buffer.from(second))).toBe(0);
+  });
+
+  it('replaces a tampered snapshot with a new one', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    await cache.save(bytes(5000));
+    fs.appendFileSync(cache.dataFile, 'x');
+    const fresh = bytes(5000, 9);
+    const got = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make: async () => fresh });
+    expect(got).toBe(fresh);
+    expect((await cache.load(keys)).ok).toBe(true);
+  });
+
+  it('answers undefined (boot from scratch) when making fails, and caches nothing', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    const warnings: string[] = [];
+    const got = await providePythonSnapshot({
+      cache,
+      publicKeys: keys,
+      logger: { info: () => undefined, warn: (_o: object, m: string) => void warnings.push(m) } as never,
+      make: async () => {
+        throw new Error('boom');
+      },
+    });
+    expect(got).toBeUndefined();
+    expect(warnings.join()).toMatch(/not made/);
+    expect(fs.existsSync(cache.dataFile)).toBe(false);
+  });
+
+  it('does not start making once the server is shutting down', async () => {
+    const stop = new AbortController();
+    stop.abort();
+    let made = 0;
+    const got = await providePythonSnapshot({
+      cache: new SnapshotCache(dir, signer, BUILD),
+      publicKeys: keys,
+      logger: quiet,
+      signal: stop.signal,
+      make: async () => {
+        made++;
+        return bytes(10);
+      },
+    });
+    expect(got).toBeUndefined();
+    expect(made).toBe(0);
+  });
+});
