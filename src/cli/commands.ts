@@ -18,6 +18,7 @@ import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
+import { openMounts } from '../front/vfs/mounts.js';
 
 export interface CommandOptions {
   settings: Settings;
@@ -151,7 +152,8 @@ export async function runFile(o: CommandOptions): Promise<number> {
       ? new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer).load(publicKeys).then((r) => (r.ok ? r.data : undefined))
       : undefined;
   const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 }, pythonSnapshot });
-  const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger });
+  const mounts = await openMounts(o.settings.policy.filesystem, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
+  const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger, mounts });
   try {
     const r = await runner.run({ language, code });
     process.stdout.write(r.stdout);

@@ -1,6 +1,7 @@
 /**
  * `serve`: wire the front together and speak MCP on stdio until stdin closes or a signal arrives.
  */
+import os from 'node:os';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
@@ -11,6 +12,7 @@ import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { createMcpServer } from '../front/server/server.js';
+import { openMounts } from '../front/vfs/mounts.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
 
@@ -23,6 +25,7 @@ export async function serve(settings: Settings): Promise<void> {
   const logger = createLogger(settings.logLevel);
   const keyDir = settings.keyDir ?? defaultKeyDir();
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
+  const mounts = await openMounts(settings.policy.filesystem, { homeDir: os.homedir(), keyDir });
   // Python's snapshot is read (or made, once per build) alongside the host's start.
   let hostStarted!: () => void;
   const makeAfter = new Promise<void>((resolve) => (hostStarted = resolve));
@@ -38,7 +41,7 @@ export async function serve(settings: Settings): Promise<void> {
       : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests });
   const storeDir = settings.capsuleStore ?? defaultStoreDir(keyDir);
   const store = storeDir === 'off' ? undefined : new CapsuleStore({ dir: storeDir, onError: (m) => logger.warn(m) });
-  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store });
+  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts });
   // Only verified manifests become tools; a bad one is named on stderr and skipped.
   const registry = settings.registryDir ? loadRegistry(settings.registryDir) : { tools: [], rejected: [] };
   for (const r of registry.rejected) logger.warn({ file: r.file, reason: r.reason }, 'registry capsule rejected: not registered');

@@ -21,7 +21,8 @@ import type { SandboxClient } from './sandbox-client.js';
 import { ConcurrencyGate } from './sessions/gate.js';
 import { RateLimiter } from './sessions/rate-limiter.js';
 import { SessionManager, type Language, type Session } from './sessions/manager.js';
-import { decodeInputFile, mimeTypeFor, SessionVfs, type GuestChangeResult } from './vfs/store.js';
+import type { MountReader } from './vfs/mounts.js';
+import { decodeInputFile, mimeTypeFor, SessionVfs, type GuestChangeResult, type VfsFileInfo } from './vfs/store.js';
 
 /** One entry of the tools' `files` input. */
 export interface InputFile {
@@ -59,6 +60,8 @@ export interface RunnerOptions {
   audit?: AuditLog | undefined;
   /** Where executed capsules are kept, when configured. */
   store?: CapsuleStore | undefined;
+  /** The policy's host mounts, copied into each new session (validated at policy load). */
+  mounts?: MountReader | undefined;
 }
 
 /** The run's `network` field: every attempt, with the policy's reason where it was blocked. */
@@ -162,19 +165,42 @@ export class Runner {
     }
   }
 
-  private vfsFor(session: Session): SessionVfs {
-    let vfs = this.vfsBySession.get(session);
-    if (vfs === undefined) {
-      vfs = new SessionVfs(this.options.policy.filesystem);
-      this.vfsBySession.set(session, vfs);
-    }
+  /** The session's files; a new session starts with the host mounts' files. */
+  private async vfsFor(session: Session | undefined): Promise<SessionVfs> {
+    const existing = session && this.vfsBySession.get(session);
+    if (existing) return existing;
+    const vfs = new SessionVfs(this.options.policy.filesystem);
+    const { mounts } = this.options;
+    if (mounts && !mounts.empty) vfs.writeFiles(await mounts.read(), { by: 'mount' });
+    if (session) this.vfsBySession.set(session, vfs);
     return vfs;
+  }
+
+  /** A live session's files, for MCP resources (never creates a session). */
+  sessionFiles(): Array<{ session: string; files: VfsFileInfo[] }> {
+    return this.sessions.names().flatMap((name) => {
+      const s = this.sessions.get(name);
+      const vfs = s && this.vfsBySession.get(s);
+      return vfs ? [{ session: name, files: vfs.list() }] : [];
+    });
+  }
+
+  /** One file of a live session, or undefined. */
+  readSessionFile(session: string, path: string): Buffer | undefined {
+    const s = this.sessions.get(session);
+    const vfs = s && this.vfsBySession.get(s);
+    return vfs?.readFile(path);
   }
 
   private async execute(req: RunRequest, session: Session | undefined, inputFiles: Array<{ path: string; data: Buffer }>): Promise<RunReply> {
     const { policy, signer, sandbox, logger } = this.options;
     // A sessionless run gets a throwaway filesystem; a session's persists until it is dropped.
-    const vfs = session ? this.vfsFor(session) : new SessionVfs(policy.filesystem);
+    let vfs: SessionVfs;
+    try {
+      vfs = await this.vfsFor(session);
+    } catch (e) {
+      return { result: failureResult(e, { session: req.session }), outputs: [] };
+    }
     if (inputFiles.length > 0) {
       try {
         vfs.writeFiles(inputFiles, { by: 'client' });

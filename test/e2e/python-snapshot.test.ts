@@ -50,7 +50,7 @@ describe('python snapshot cache', () => {
     const dir = copyOfSuiteCache();
     const data = fs.readdirSync(dir).find((f) => f.endsWith('.snapshot'))!;
     const bytes = fs.readFileSync(path.join(dir, data));
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
     fs.writeFileSync(path.join(dir, data), bytes);
 
     const srv = await start(dir);

@@ -6,6 +6,7 @@ import type { Runner } from '../runner.js';
 import { registerResetSessionTool } from './reset-session-tool.js';
 import { registerRunTools } from './run-tools.js';
 import { registerRegistryTools } from './registry-tools.js';
+import { registerSessionResources } from './resources.js';
 import type { Manifest } from '../capsule/registry.js';
 import { PACKAGE_VERSION } from '../version.js';
 
@@ -19,7 +20,7 @@ export function createMcpServer(runner: Runner, options: ServerOptions): McpServ
   const server = new McpServer(
     { name: 'wasm-sandbox-mcp', version: PACKAGE_VERSION },
     {
-      capabilities: { logging: {}, tools: {} },
+      capabilities: { logging: {}, tools: {}, resources: { listChanged: false } },
       instructions:
         'Run untrusted JavaScript (run_js) and Python (run_python) in WebAssembly sandboxes. Use a `session` name to keep state between calls; reset_session drops it.',
     },
@@ -27,5 +28,6 @@ export function createMcpServer(runner: Runner, options: ServerOptions): McpServ
   registerRunTools(server, runner, options);
   registerResetSessionTool(server, runner);
   registerRegistryTools(server, runner, options.registryTools ?? []);
+  registerSessionResources(server, runner);
   return server;
 }

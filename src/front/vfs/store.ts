@@ -20,7 +20,7 @@ export interface VfsEntry {
   mtimeMs: number;
   sha256: string;
   /** Who wrote the current content. */
-  writtenBy: 'client' | 'guest';
+  writtenBy: Writer;
 }
 
 export interface VfsFileInfo {
@@ -74,6 +74,9 @@ function quota(message: string): SandboxError {
   return new SandboxError(ErrorCode.QUOTA_EXCEEDED, message);
 }
 
+/** Who wrote a file: the tool's `files` input, the guest, or a host mount copied in. */
+type Writer = 'client' | 'guest' | 'mount';
+
 export class SessionVfs {
   private readonly files = new Map<string, VfsEntry>();
   /** For each implied directory, how many files lie under it. */
@@ -115,7 +118,7 @@ export class SessionVfs {
    * the first refusal is thrown. Used for the tool's `files` input.
    * @returns the canonical paths written, in order.
    */
-  writeFiles(files: ReadonlyArray<{ path: string; data: Buffer | Uint8Array }>, options: { by: 'client' | 'guest' }): string[] {
+  writeFiles(files: ReadonlyArray<{ path: string; data: Buffer | Uint8Array }>, options: { by: Writer }): string[] {
     const undo: Array<{ path: string; before: VfsEntry | undefined }> = [];
     const written: string[] = [];
     try {
@@ -290,11 +293,13 @@ export class SessionVfs {
   }
 
   /** All checks, then the write of a private copy of `data`. */
-  private put(path: string, data: Buffer | Uint8Array, by: 'client' | 'guest'): void {
+  private put(path: string, data: Buffer | Uint8Array, by: Writer): void {
     if (!(data instanceof Uint8Array)) {
       throw new SandboxError(ErrorCode.INVALID_INPUT, `content for ${describePath(path)} must be bytes`);
     }
-    if (accessFor(path, this.policy) !== 'write') {
+    // A mount's files land under its guest path whatever its mode (the mount reader checks that);
+    // everyone else needs write access.
+    if (by !== 'mount' && accessFor(path, this.policy) !== 'write') {
       throw new SandboxError(ErrorCode.POLICY_DENIED, `cannot write ${describePath(path)}: ${this.notWritableReason()}`);
     }
     if (path === '/' || this.dirs.has(path) || this.policyDirs.some((d) => isUnder(d, path))) {

@@ -40,7 +40,7 @@ describe('SnapshotCache', () => {
     const cache = new SnapshotCache(dir, signer, BUILD);
     await cache.save(bytes(4096));
     const tampered = fs.readFileSync(cache.dataFile);
-    tampered[100] ^= 0x01;
+    tampered[100] = tampered[100]! ^ 0x01;
     fs.writeFileSync(cache.dataFile, tampered);
     expect(await cache.load(keys)).toEqual({ ok: false, reason: 'its bytes do not match the signed digest' });
   });
