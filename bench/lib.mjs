@@ -71,11 +71,11 @@ export const liveServers = new Set();
  * Spawn the built server over stdio and complete the MCP handshake with the SDK client.
  * Resolves with timing from just before the spawn to the end of `initialize`.
  */
-export async function startServer({ keyDir, connectTimeoutMs = 30_000, extraArgs = [] }) {
+export async function startServer({ keyDir, cacheDir, connectTimeoutMs = 30_000, extraArgs = [] }) {
   const t0 = now();
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [SERVER_MAIN, '--key-dir', keyDir, ...extraArgs],
+    args: [SERVER_MAIN, '--key-dir', keyDir, ...(cacheDir ? ['--cache-dir', cacheDir] : []), ...extraArgs],
     cwd: ROOT,
     stderr: 'pipe',
   });

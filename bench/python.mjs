@@ -18,7 +18,7 @@ const CODES = {
 
 const EXTRA_SESSIONS = 5;
 
-export async function benchPython({ keyDir, deadline, log, tool = 'run_python', lang = 'python' }) {
+export async function benchPython({ keyDir, cacheDir, deadline, log, tool = 'run_python', lang = 'python' }) {
   const codes = CODES[lang];
   const out = { available: false, tool };
   const left = () => deadline - now();
@@ -27,7 +27,7 @@ export async function benchPython({ keyDir, deadline, log, tool = 'run_python', 
   let server;
   const t0 = now();
   try {
-    server = await startServer({ keyDir });
+    server = await startServer({ keyDir, cacheDir });
   } catch (e) {
     out.reason = e.message;
     return out;
