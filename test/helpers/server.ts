@@ -72,9 +72,10 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
-export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<TestServer> {
+/** `main`: the server's entry script (default the built dist/cli/main.js; e.g. an installed bin). */
+export async function startServer(args: string[] = [], env: Record<string, string> = {}, options: { main?: string } = {}): Promise<TestServer> {
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-keys-'));
-  const child = spawn(process.execPath, [MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
+  const child = spawn(process.execPath, [options.main ?? MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', ...env },
   });
