@@ -10,8 +10,9 @@ export const USAGE = `Usage: wasm-sandbox-mcp [command] [options]
 Commands:
   serve (default)        MCP server on stdio: run untrusted JavaScript (run_js, QuickJS) and
                          Python (run_python, Pyodide) in WebAssembly sandboxes behind a policy
-  run FILE.js|FILE.py    run one file under the same policy; exits with the run's exit code
-                         (--json also prints the result)
+  run FILE.js|FILE.ts|FILE.py
+                         run one file under the same policy; exits with the run's exit code
+                         (--json also prints the result; .ts/.mts: types stripped, not checked)
   doctor                 grade the policy and host A-F (--json, --min-grade X)
   keygen                 add a new signing key to the key directory (rotation)
   sign MANIFEST.json     sign a registry capsule manifest (--out FILE)

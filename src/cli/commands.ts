@@ -138,11 +138,13 @@ export async function doctor(o: CommandOptions): Promise<number> {
   return min !== undefined && !meets(grade, min as Grade) ? 1 : 0;
 }
 
-/** `run FILE.js|FILE.py`: one run with the same policy as the server; exits with the run's exit code. */
+/** `run FILE.js|FILE.ts|FILE.py`: one run with the same policy as the server; exits with the run's exit code. */
 export async function runFile(o: CommandOptions): Promise<number> {
-  const file = o.positionals[0] ?? usage('run needs a file: wasm-sandbox-mcp run FILE.js|FILE.py');
+  const file = o.positionals[0] ?? usage('run needs a file: wasm-sandbox-mcp run FILE.js|FILE.ts|FILE.py');
   const ext = path.extname(file).toLowerCase();
-  const language = ext === '.py' ? 'python' : ext === '.js' || ext === '.mjs' || ext === '.cjs' ? 'js' : usage(`run: cannot tell the language of ${file} (use .js or .py)`);
+  const typescript = ext === '.ts' || ext === '.mts';
+  const language =
+    ext === '.py' ? 'python' : typescript || ext === '.js' || ext === '.mjs' || ext === '.cjs' ? 'js' : usage(`run: cannot tell the language of ${file} (use .js, .ts or .py)`);
   const code = fs.readFileSync(file, 'utf8');
   const logger = createLogger(o.settings.logLevel === 'info' ? 'warn' : o.settings.logLevel);
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
@@ -155,7 +157,7 @@ export async function runFile(o: CommandOptions): Promise<number> {
   const mounts = await openMounts(o.settings.policy.filesystem, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
   const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger, mounts });
   try {
-    const r = await runner.run({ language, code });
+    const r = await runner.run({ language, code, typescript });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     if (r.result !== undefined && o.json) write(JSON.stringify(r.result));

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const major = Number(process.versions.node.split('.')[0]);
 
 /** Packages the sandbox host and its workers import. */
-const HOST_PACKAGES = ['zod', 'acorn', 'quickjs-emscripten-core', '@jitl/quickjs-wasmfile-release-sync', '@jitl/quickjs-ffi-types', 'pyodide'];
+const HOST_PACKAGES = ['zod', 'acorn', 'quickjs-emscripten-core', '@jitl/quickjs-wasmfile-release-sync', '@jitl/quickjs-ffi-types', 'pyodide', 'amaro'];
 
 /** Directory of an installed package: walk up from its resolved entry to its package.json. */
 export function packageDir(name: string, from: string = import.meta.url): string | undefined {

@@ -34,6 +34,8 @@ export interface InputFile {
 export interface RunRequest {
   language: Language;
   code: string;
+  /** The js code is TypeScript: the sandbox strips its types (strip-only) before running it. */
+  typescript?: boolean | undefined;
   session?: string | undefined;
   timeoutMs?: number | undefined;
   /** A value handed to the code as the global `input` (registry capsules). */
@@ -142,6 +144,9 @@ export class Runner {
     } catch (e) {
       return fail(e);
     }
+    if (req.typescript === true && req.language !== 'js') {
+      return fail(new SandboxError(ErrorCode.INVALID_INPUT, 'typescript applies to JavaScript runs only'));
+    }
     const codeBytes = Buffer.byteLength(req.code, 'utf8');
     if (codeBytes > policy.limits.codeBytes) {
       return fail(new SandboxError(ErrorCode.INVALID_INPUT, `code is ${codeBytes} bytes; the policy allows at most ${policy.limits.codeBytes}`));
@@ -215,6 +220,7 @@ export class Runner {
     const body = buildCapsuleBody({
       language: req.language,
       code: req.code,
+      typescript: req.typescript === true,
       session: req.session ?? null,
       policy: { ...this.capsulePolicy, limits },
       files: snapshot.map((f) => ({ path: f.path, sha256: digests.get(f.path)!, size: f.data.length })),

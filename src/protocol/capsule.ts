@@ -161,6 +161,11 @@ export const CapsuleBodySchema = z
     v: z.literal(1),
     language: z.enum(['js', 'python']),
     code: z.string(),
+    /**
+     * The JavaScript code is TypeScript: the sandbox strips its types before running it. One
+     * spelling only (present and true, or absent), so capsules signed before it existed stay valid.
+     */
+    typescript: z.literal(true).optional(),
     session: z.string().nullable(),
     policy: z.looseObject({ limits: CapsuleLimitsSchema }),
     files: z.array(CapsuleFileSchema),
@@ -171,7 +176,8 @@ export const CapsuleBodySchema = z
     nonce: z.string().regex(NONCE, 'nonce must be 16 bytes in unpadded base64url'),
     keyId: z.string().regex(KEY_ID, 'keyId must be 16 lowercase hex characters'),
   })
-  .refine((b) => b.expiresAt > b.createdAt, { message: 'expiresAt must be after createdAt', path: ['expiresAt'] });
+  .refine((b) => b.expiresAt > b.createdAt, { message: 'expiresAt must be after createdAt', path: ['expiresAt'] })
+  .refine((b) => b.typescript === undefined || b.language === 'js', { message: 'typescript applies to js only', path: ['typescript'] });
 
 export type CapsuleBody = z.infer<typeof CapsuleBodySchema>;
 export type CapsuleLanguage = CapsuleBody['language'];

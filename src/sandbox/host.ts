@@ -106,6 +106,7 @@ async function handleRun(msg: RunMessage): Promise<void> {
       body.session,
       {
         code: body.code,
+        typescript: body.typescript === true,
         limits: { timeoutMs: limits.timeoutMs, memMb: limits.memMb, stdoutBytes: limits.stdoutBytes, stderrBytes: limits.stderrBytes },
         files: guestFilesystem(body.policy.filesystem, msg.files),
         input: body.input,

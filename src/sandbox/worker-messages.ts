@@ -5,6 +5,8 @@ import type { GuestFetchRequest, GuestFetchResult, GuestFilesystem, GuestLimits,
 /** What one run asks of a runtime, taken from the verified capsule. */
 export interface GuestRun {
   code: string;
+  /** The code is TypeScript: its types are stripped in the worker before it runs (js only). */
+  typescript?: boolean | undefined;
   limits: GuestLimits;
   /** The run's files and what the guest may do with them (verified against the capsule by the host). */
   files?: GuestFilesystem | undefined;

@@ -98,6 +98,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
       deadline: req.deadline,
       output: { write: (stream, text) => out.write(stream, text, stream === 'stdout' ? limits.stdoutBytes : limits.stderrBytes) },
       stopReason: () => Atomics.load(control, CONTROL_STOP) as StopReason,
+      ...(req.run.typescript ? { typescript: true } : {}),
       ...(req.run.files ? { files: req.run.files } : {}),
       ...(req.run.input !== undefined ? { input: req.run.input } : {}),
       ...(req.run.network ? { fetch: hostFetch } : {}),

@@ -89,9 +89,10 @@ export function serverEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', SANDBOX_CACHE_DIR: inject('suiteCacheDir'), ...env };
 }
 
-export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<TestServer> {
+/** `main`: the server's entry script (default the built dist/cli/main.js; e.g. an installed bin). */
+export async function startServer(args: string[] = [], env: Record<string, string> = {}, options: { main?: string } = {}): Promise<TestServer> {
   const keyDir = newKeyDir();
-  const child = spawn(process.execPath, [MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
+  const child = spawn(process.execPath, [options.main ?? MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: serverEnv(env),
   });

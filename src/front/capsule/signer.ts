@@ -136,6 +136,8 @@ export class CapsuleSigner {
 export interface BuildCapsuleBodyArgs {
   language: CapsuleBody['language'];
   code: string;
+  /** The js code is TypeScript, stripped of its types in the sandbox. */
+  typescript?: boolean;
   session?: string | null;
   policy: CapsuleBody['policy'];
   files?: CapsuleBody['files'];
@@ -172,6 +174,7 @@ export function buildCapsuleBody(args: BuildCapsuleBodyArgs): CapsuleBody {
     keyId: args.keyId,
   };
   if (args.input !== undefined) body.input = args.input;
+  if (args.typescript === true) body.typescript = true;
   return body;
 }
 

@@ -12,6 +12,16 @@ import { withProgress } from './progress.js';
 import { RunResultShape, type RunResult } from '../run-result.js';
 import type { Language } from '../sessions/manager.js';
 
+/** run_js only: the code is TypeScript. */
+const typescriptField = {
+  typescript: z
+    .boolean()
+    .optional()
+    .describe(
+      'Set true when `code` is TypeScript. Type annotations, interfaces, type aliases, generics, `as`/`satisfies` and other type-only syntax are removed (positions kept, so error lines match your code); types are NOT checked. Syntax that would need code generation (enum, namespace with values, constructor parameter properties, `<T>x` casts) is refused with an error naming its line.',
+    ),
+};
+
 const inputShape = (language: Language) => ({
   code: z
     .string()
@@ -97,7 +107,7 @@ export function registerRunTools(server: McpServer, runner: Runner, options: { n
       {
         title: t.title,
         description: t.description,
-        inputSchema: inputShape(t.language),
+        inputSchema: t.language === 'js' ? { ...inputShape(t.language), ...typescriptField } : inputShape(t.language),
         outputSchema: RunResultShape,
         annotations: { title: t.title, readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: options.networkEnabled },
       },
@@ -106,6 +116,7 @@ export function registerRunTools(server: McpServer, runner: Runner, options: { n
           runner.runWithOutputs({
             language: t.language,
             code: args.code,
+            typescript: 'typescript' in args && args.typescript === true,
             session: args.session,
             files: args.files,
             timeoutMs: args.timeoutMs,

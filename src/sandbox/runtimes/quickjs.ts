@@ -16,6 +16,7 @@ import { installFs } from './quickjs-fs.js';
 import { QuickJsFetch } from './quickjs-fetch.js';
 import { readExactString } from './quickjs-strings.js';
 import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
+import { stripTypes, TYPESCRIPT_FILENAME } from './typescript.js';
 import { parsesAsScript, rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
 import {
   CONTROL_STOP,
@@ -375,11 +376,11 @@ class QuickJsInstance implements RuntimeInstance {
     }
   }
 
-  private evaluate(source: string): { value?: QuickJSHandle; error?: QuickJSHandle } {
+  private evaluate(source: string, filename: string): { value?: QuickJSHandle; error?: QuickJSHandle } {
     // Top-level let/const/class become var-style globals, so a session can run `const x = …`
     // again like a notebook cell. Only parsed when such a keyword appears at all.
     const code = /\b(?:let|const|class)\b/.test(source) ? (rewriteRedeclarations(source) ?? source) : source;
-    const first = this.context.evalCode(code, 'main.js', { type: 'global' });
+    const first = this.context.evalCode(code, filename, { type: 'global' });
     if (!first.error) return { value: first.value };
     if (this.interrupted || this.context.typeof(first.error) !== 'object') return { error: first.error };
     const name = this.context.getProp(first.error, 'name');
@@ -389,7 +390,7 @@ class QuickJsInstance implements RuntimeInstance {
     // Nothing ran: a syntax error is raised before execution. Try the notebook rewrites.
     const rewritten = /\bawait\b/.test(code) ? rewriteTopLevelAwait(code) : undefined;
     if (rewritten === undefined) return { error: first.error };
-    const second = this.context.evalCode(rewritten, 'main.js', { type: 'global' });
+    const second = this.context.evalCode(rewritten, filename, { type: 'global' });
     if (second.error) {
       second.error.dispose();
       return { error: first.error };
@@ -409,7 +410,14 @@ class QuickJsInstance implements RuntimeInstance {
     handle.dispose();
   }
 
-  async run(code: string, ctx: RunContext): Promise<RunOutcome> {
+  async run(source: string, ctx: RunContext): Promise<RunOutcome> {
+    let code = source;
+    if (ctx.typescript) {
+      // Before anything of the run exists: code whose types cannot be stripped never starts.
+      const stripped = stripTypes(source);
+      if (!stripped.ok) return { status: 'error', code: stripped.code, error: stripped.error, fatal: false };
+      code = stripped.code;
+    }
     // Files never carry over from an earlier run: the front's store is the truth, and it may have
     // refused some of that run's changes.
     const fs = new GuestFs(ctx.files);
@@ -430,7 +438,7 @@ class QuickJsInstance implements RuntimeInstance {
     this.current = ctx;
     this.interrupted = false;
     try {
-      const evaluated = this.evaluate(code);
+      const evaluated = this.evaluate(code, ctx.typescript ? TYPESCRIPT_FILENAME : 'main.js');
       if (evaluated.error) {
         const outcome = this.errorOutcome(evaluated.error);
         evaluated.error.dispose();

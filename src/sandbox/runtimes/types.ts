@@ -88,6 +88,11 @@ export interface RunContext {
   /** Absolute epoch-ms deadline of this run. */
   deadline: number;
   output: OutputSink;
+  /**
+   * The code is TypeScript (js only): the adapter strips its types, keeping every position, before
+   * the engine parses it.
+   */
+  typescript?: boolean;
   /** The stop reason the host has posted, or NONE. Cheap: an Atomics.load. */
   stopReason(): StopReason;
   /**

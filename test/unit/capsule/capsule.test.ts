@@ -81,6 +81,21 @@ describe('capsule sign → verify round trip', () => {
     expect(short.expiresAt).toBe(15);
   });
 
+  it('carries the typescript flag signed, and only for js; capsules without it stay valid', () => {
+    const { signer } = keyPair();
+    const ring = keyringFromPublicKeys(signer.publicKeys());
+    const plain = body(signer, { language: 'js', code: 'let x = 1' });
+    expect('typescript' in plain).toBe(false);
+    expect(body(signer, { language: 'js', typescript: false })).not.toHaveProperty('typescript');
+    const ts = signer.sign(body(signer, { language: 'js', code: 'let x: number = 1', typescript: true }));
+    expect(verifyCapsule(ts, ring, NOW).body.typescript).toBe(true);
+    expect(verifyCapsule(signer.sign(plain), ring, NOW).body.typescript).toBeUndefined();
+    // Flipping the flag after signing breaks the signature: the executor strips exactly what was signed.
+    const flipped = editBody(ts, (b) => delete b.typescript);
+    expectRefused(flipped, ring, NOW, /signature does not verify/);
+    expect(() => signer.sign(body(signer, { language: 'python', typescript: true }))).toThrow(/typescript/);
+  });
+
   it('the signature covers the domain tag, not the bare body', () => {
     expect(Buffer.from(CAPSULE_DOMAIN_TAG).toString('utf8')).toBe('wasm-sandbox-mcp/capsule/v1\0');
     const input = capsuleSigningInput('{"a":"é"}');
@@ -233,6 +248,8 @@ describe('verifyCapsule refuses', () => {
       ['fractional time', (b) => (b.createdAt = NOW + 0.5)],
       ['expiry before creation', (b) => (b.expiresAt = b.createdAt)],
       ['missing code', (b) => delete b.code],
+      ['typescript spelled false', (b) => ((b.language = 'js'), (b.typescript = false))],
+      ['typescript on python', (b) => (b.typescript = true)],
     ];
     for (const [label, edit] of bad) {
       const b = JSON.parse(good.body) as Record<string, any>;

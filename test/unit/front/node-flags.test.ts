@@ -34,6 +34,8 @@ describe('sandbox host launch', () => {
     }
     expect(reads.some((r) => r.includes('pyodide'))).toBe(true);
     expect(reads.some((r) => r.includes('quickjs-emscripten-core'))).toBe(true);
+    // The TypeScript stripper runs in the runtime workers.
+    expect(reads.some((r) => r.split(path.sep).includes('amaro'))).toBe(true);
   });
 
   it('grants nothing that contains the home, config or key directory', () => {
