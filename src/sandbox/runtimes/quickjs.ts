@@ -44,6 +44,12 @@ const DATA_PROPERTY_READER_SOURCE =
   '(() => { const g = Object.getOwnPropertyDescriptor, h = Object.hasOwn, p = Object.getPrototypeOf; return (o, k) => { for (let i = 0; i < 32 && o !== null; i++, o = p(o)) { const d = g(o, k); if (d) return h(d, "value") ? d.value : undefined; } return undefined; }; })()';
 /** Extra allocation allowed only while an error is described (see errorOutcome). */
 const ERROR_HEADROOM_BYTES = 1 * MiB;
+/** A heap this close to its limit when a bare null was thrown ran out of memory (see heapNearLimit). */
+const NEAR_LIMIT = 0.97;
+
+function memoryLimitOutcome(): RunOutcome {
+  return { status: 'error', code: ErrorCode.MEMORY, error: { type: 'MemoryError', message: 'the run exceeded its memory limit' }, fatal: true };
+}
 
 let wasmModule: QuickJSWASMModule | undefined;
 
@@ -297,10 +303,28 @@ class QuickJsInstance implements RuntimeInstance {
     // Describing the error needs a little memory, which a runtime that just ran out has not got.
     this.runtime.setMemoryLimit(this.memLimit + ERROR_HEADROOM_BYTES);
     try {
-      return this.describeError(handle);
+      const outcome = this.describeError(handle);
+      // When even QuickJS's "out of memory" error could not be allocated, the exception is a bare
+      // null: nothing to describe. Then the heap itself tells whether the limit was hit.
+      if (outcome.status === 'error' && outcome.code === ErrorCode.GUEST_ERROR && outcome.error.message === '' && this.heapNearLimit()) {
+        return memoryLimitOutcome();
+      }
+      return outcome;
     } finally {
       this.runtime.setMemoryLimit(this.memLimit);
     }
+  }
+
+  /** Whether the runtime's allocations are within a few percent of its limit (QuickJS's own accounting). */
+  private heapNearLimit(): boolean {
+    let report: string;
+    try {
+      report = this.runtime.dumpMemoryUsage();
+    } catch {
+      return true; // it could not even report: as good as out of memory
+    }
+    const allocated = /memory allocated\s+\d+\s+(\d+)/.exec(report);
+    return allocated !== null && Number(allocated[1]) >= this.memLimit * NEAR_LIMIT;
   }
 
   private describeError(handle: QuickJSHandle): RunOutcome {
@@ -341,14 +365,7 @@ class QuickJsInstance implements RuntimeInstance {
     }
     // A getter or Proxy trap on the thrown value is guest code: it may have run out the clock.
     if (this.interrupted) return this.stopOutcome();
-    if (type === 'InternalError' && message === 'out of memory') {
-      return {
-        status: 'error',
-        code: ErrorCode.MEMORY,
-        error: { type: 'MemoryError', message: `the run exceeded its memory limit` },
-        fatal: true,
-      };
-    }
+    if (type === 'InternalError' && message === 'out of memory') return memoryLimitOutcome();
     const error = { type: clip(type, 200), message: clip(message), ...(traceback ? { traceback: clip(traceback.replace(/\n$/, '')) } : {}) };
     return { status: 'error', code: ErrorCode.GUEST_ERROR, error, fatal: false };
   }
