@@ -5,11 +5,13 @@
  * ours and holds no interface but loopback. Where it cannot, start-up must still work and say why.
  * Either way the start-up log and `doctor` report the layers; `SANDBOX_NETNS=off` falls back.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeNetns, type NetnsAvailability } from '../../src/front/os-layers.js';
+import { probeNetns, UNSHARE_ARGS, type NetnsAvailability } from '../../src/front/os-layers.js';
 import { runCli, startServer, type TestServer } from '../helpers/server.js';
 
 let netns: NetnsAvailability;
@@ -69,6 +71,30 @@ describe('the sandbox host in its own network namespace', () => {
     }
     const r = await srv.call('run_js', { code: '6 * 7' });
     expect(r.structuredContent.result).toBe(42);
+  });
+});
+
+describe('a namespace made the way the host is started', () => {
+  it("cannot reach this machine's loopback: a listener of ours sees no connection", async () => {
+    if (!netns.available) return;
+    const unshare = netns.unshare;
+    let connections = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const probe = `require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`;
+      // The child's own report is the proof (while spawnSync blocks us, the kernel would still
+      // complete a connection into our listener's backlog); it fails at once: no route.
+      const r = spawnSync(unshare, [...UNSHARE_ARGS, '--', process.execPath, '-e', probe], { encoding: 'utf8', timeout: 10_000 });
+      expect(r.stdout.trim()).toMatch(/^E[A-Z]+$/);
+      expect(connections).toBe(0);
+    } finally {
+      server.close();
+    }
   });
 });
 
