@@ -287,7 +287,7 @@ class FetchResponse:
 
 
 def _fetch(url, method, headers, body):
-    head, data = _exchange(url, method.upper(), headers, _body_bytes(body, "utf-8"))
+    head, data = _exchange(url, str(method).upper(), headers, _body_bytes(body, "utf-8"))
     if data is None:
         raise FetchError(str(head.get("code", "E_NETWORK")), str(head.get("message", "the request failed")))
     return FetchResponse(head, data)
