@@ -12,6 +12,7 @@ import { ManifestSchema, REGISTRY_DIR, loadTrustedKeys, signManifest, verifyMani
 import { CapsuleSigner, verifyWithNoble } from '../front/capsule/signer.js';
 import { CapsuleStore, defaultStoreDir } from '../front/capsule/store.js';
 import { diagnose, gradeOf, meets, GRADES, type Grade } from '../front/doctor.js';
+import { osLayerSummary } from '../front/os-layers.js';
 import { createLogger } from '../front/logger.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
@@ -117,21 +118,24 @@ export async function doctor(o: CommandOptions): Promise<number> {
     hostStartError = (e as Error).message;
   }
   const restrictions = sandbox.restrictions;
+  const osLayers = sandbox.osLayers;
   await sandbox.close();
   const findings = diagnose(o.settings.policy, {
     nodeVersion: process.version,
     restrictions,
     hostStartError,
+    osLayerNotes: osLayers?.notes,
     homeDir: os.homedir(),
     keyDir: keyDirOf(o.settings),
     cpus: os.availableParallelism?.() ?? os.cpus().length,
   });
   const grade = gradeOf(findings);
-  const report = { grade, policy: o.settings.policyFile, node: process.version, restrictions, registry: REGISTRY_DIR, findings };
+  const report = { grade, policy: o.settings.policyFile, node: process.version, restrictions, osLayers, registry: REGISTRY_DIR, findings };
   if (o.json) write(JSON.stringify(report));
   else {
     write(`Grade ${grade} — policy ${o.settings.policyFile}, Node ${process.version}`);
     write(`Sandbox host restrictions: ${restrictions.join(', ') || 'none (did not start)'}`);
+    if (osLayers) write(`OS isolation layers: ${osLayerSummary(osLayers)}`);
     for (const f of findings) write(`  [${f.severity}] ${f.id}: ${f.message}`);
     if (findings.length === 0) write('  no findings');
   }

@@ -20,6 +20,8 @@ export interface HostFacts {
   /** Restrictions the sandbox host verified at start-up (empty if it could not start). */
   restrictions: string[];
   hostStartError?: string | undefined;
+  /** Why an OS network layer is missing (from describeOsLayers), for the finding's text. */
+  osLayerNotes?: string[] | undefined;
   homeDir: string;
   keyDir: string;
   cpus: number;
@@ -83,7 +85,11 @@ export function diagnose(policy: Policy, host: HostFacts): Finding[] {
   if (host.hostStartError) add('critical', 'host-start', `the sandbox host did not start: ${host.hostStartError}`);
   else for (const r of REQUIRED_RESTRICTIONS) if (!host.restrictions.includes(r)) add('critical', 'host-restriction', `sandbox host restriction not in force: ${r}`);
   const major = Number(host.nodeVersion.replace(/^v/, '').split('.')[0]);
-  if (major < 25) add('low', 'host-network', `Node ${host.nodeVersion}: the permission model does not restrict the network on this line; guest network access relies on the runtimes exposing no socket API`);
+  // OS network layers (front/os-layers.ts), as the host verified them itself.
+  if (!host.hostStartError && !host.restrictions.includes('no-net') && !host.restrictions.includes('no-network-interfaces')) {
+    const why = host.osLayerNotes?.length ? ` (${host.osLayerNotes.join('; ')})` : '';
+    add('low', 'host-network', `no OS layer cuts the sandbox host's network${why}; guest network access relies on the runtimes exposing no socket API`);
+  }
   const min = MIN_SECURE_NODE[major];
   if (min === undefined && major < 20) add('high', 'node-unsupported', `Node ${host.nodeVersion} is not supported`);
   else if (min !== undefined && cmpVersion(host.nodeVersion, min) < 0) add('medium', 'node-outdated', `Node ${host.nodeVersion} is older than ${min}, the oldest with this line's known security fixes`);

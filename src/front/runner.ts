@@ -235,9 +235,13 @@ export class Runner {
     // undici is loaded only by servers whose policy has a network (it is a large part of start-up).
     const broker = policy.network.enabled ? new (await import('./net/broker.js')).NetworkBroker(policy.network) : undefined;
     // A request may not outlive its run; the slack lets the run's own time limit (124) win the race
-    // against a request that is cut at the very same moment.
-    const deadline = Date.now() + limits.timeoutMs + 250;
-    const onFetch = broker && ((request: Parameters<NetworkBroker['fetch']>[0]) => broker.fetch(request, { deadline }));
+    // against a request that is cut at the very same moment. The clock starts at the first request,
+    // not here: the run itself may start seconds later (a Python worker still loading), and the
+    // run's end closes the broker (aborting what is in flight) whenever that comes.
+    let deadline: number | undefined;
+    const onFetch =
+      broker &&
+      ((request: Parameters<NetworkBroker['fetch']>[0]) => broker.fetch(request, { deadline: (deadline ??= Date.now() + limits.timeoutMs + 250) }));
     let outcome: RunOutcomeWire;
     try {
       outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, req.signal, onFetch);

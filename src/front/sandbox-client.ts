@@ -10,7 +10,8 @@ import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
 import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMessage, type RunOutcomeWire } from '../protocol/messages.js';
 import type { Logger } from './logger.js';
-import { sandboxHostLaunch } from './node-flags.js';
+import { sandboxHostLaunch, type HostLaunch } from './node-flags.js';
+import { describeOsLayers, planHostLaunch, probeNetns, type NetnsAvailability, type OsLayers } from './os-layers.js';
 
 export const HOST_SCRIPT = fileURLToPath(new URL('../sandbox/host.js', import.meta.url));
 
@@ -56,11 +57,17 @@ export class SandboxClient extends EventEmitter {
   /** Increments each time a new host is started; sessions compare it to notice lost state. */
   generation = 0;
   restrictions: string[] = [];
+  /** The OS isolation layers the running host has (see os-layers.ts); undefined before it is ready. */
+  osLayers: OsLayers | undefined;
+  /** Whether the host can start in its own network namespace: probed once, then kept. */
+  private netns: NetnsAvailability | undefined;
   /** Python's snapshot: still coming, or settled (undefined data: none). */
   private python: { settled: false } | { settled: true; data: Uint8Array | undefined } = { settled: false };
 
   constructor(private readonly options: SandboxClientOptions) {
     super();
+    // Probe now, alongside the rest of start-up, so the host's spawn does not wait for it.
+    void probeNetns();
     const snapshot = options.pythonSnapshot ?? Promise.resolve(undefined);
     void snapshot
       .catch(() => undefined)
@@ -90,9 +97,21 @@ export class SandboxClient extends EventEmitter {
     return this.starting;
   }
 
-  private spawnHost(): Promise<void> {
+  /** Start the host in its own network namespace where possible; never fail start-up for want of one. */
+  private async spawnHost(): Promise<void> {
+    const netns = (this.netns ??= await probeNetns());
+    try {
+      await this.spawnWith(planHostLaunch(sandboxHostLaunch(HOST_SCRIPT), netns), netns);
+    } catch (e) {
+      if (!netns.available || this.closed) throw e;
+      this.netns = { available: false, reason: `the sandbox host did not start inside one (${(e as Error).message})` };
+      this.options.logger.warn({ reason: this.netns.reason }, 'starting the sandbox host without a network namespace');
+      await this.spawnWith(sandboxHostLaunch(HOST_SCRIPT), this.netns);
+    }
+  }
+
+  private spawnWith(launch: HostLaunch, netns: NetnsAvailability): Promise<void> {
     const { logger } = this.options;
-    const launch = sandboxHostLaunch(HOST_SCRIPT);
     const child = spawn(launch.execPath, launch.args, {
       env: {},
       cwd: '/',
@@ -129,7 +148,9 @@ export class SandboxClient extends EventEmitter {
             ready = true;
             clearTimeout(timer);
             this.restrictions = msg.restrictions;
+            this.osLayers = describeOsLayers(msg.restrictions, msg.node, netns);
             logger.info({ pid: msg.pid, node: msg.node, restrictions: msg.restrictions }, 'sandbox host ready');
+            logger.info({ osLayers: this.osLayers }, 'sandbox host OS isolation layers');
             resolve();
             return;
           case 'log':

@@ -4,9 +4,10 @@
  * then `worker.terminate()` after a short grace. Output survives termination because it lives in a
  * SharedArrayBuffer owned by this side.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode } from '../protocol/errors.js';
 import { OutputBuffer, type CapturedOutput } from './output-buffer.js';
+import { answerSyncFetch, ringForStop } from './sync-fetch.js';
 import {
   CONTROL_PY_SIGNAL,
   CONTROL_SLOTS,
@@ -84,6 +85,8 @@ export class RuntimeWorker {
   hasState = false;
   private readonly worker: Worker;
   private readonly control: Int32Array;
+  /** Where synchronous network requests are answered (see sync-fetch.ts). */
+  private readonly fetchPort: MessagePort;
   private readonly graceMs: number;
   private output: OutputBuffer | undefined;
   private alive = true;
@@ -98,9 +101,13 @@ export class RuntimeWorker {
     this.graceMs = options.graceMs;
     const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
     this.control = new Int32Array(control);
-    const data: WorkerData = { language: options.language, control, memMb: options.memMb, snapshot: options.snapshot, wasmModule: options.wasmModule };
+    const channel = new MessageChannel();
+    this.fetchPort = channel.port1;
+    this.fetchPort.unref();
+    const data: WorkerData = { language: options.language, control, memMb: options.memMb, snapshot: options.snapshot, wasmModule: options.wasmModule, fetchPort: channel.port2 };
     this.worker = new Worker(WORKER_URL, {
       workerData: data,
+      transferList: [channel.port2],
       // The worker's own stdio never reaches the host's: guest output only travels via OutputBuffer.
       stdout: true,
       stderr: true,
@@ -116,7 +123,7 @@ export class RuntimeWorker {
       const onMessage = (m: WorkerReply) => {
         if (m?.t === 'ready') resolve();
         else if (m?.t === 'load-failed') reject(new Error(`runtime failed to load: ${m.message}`));
-        else if (m?.t === 'fetch') this.forwardFetch(m.fetchId, m.request);
+        else if (m?.t === 'fetch') this.forwardFetch(m.fetchId, m.request, m.sync === true);
         else this.running?.(m);
       };
       this.worker.on('message', onMessage);
@@ -126,6 +133,7 @@ export class RuntimeWorker {
       });
       this.worker.on('exit', (code) => {
         this.alive = false;
+        this.fetchPort.close();
         this.hasState = false;
         clearTimeout(this.hardStop);
         reject(new Error(`runtime worker exited (${code})`));
@@ -147,10 +155,12 @@ export class RuntimeWorker {
    * A worker's network request: the worker realm is not trusted (Python shares it with the
    * guest), so the request is only passed on — the front validates and decides.
    */
-  private forwardFetch(fetchId: number, request: unknown): void {
+  private forwardFetch(fetchId: number, request: unknown, sync: boolean): void {
     const handler = this.onFetch;
     const answer = (result: GuestFetchResult) => {
-      if (this.alive) this.worker.postMessage({ t: 'fetch-result', fetchId, result } satisfies WorkerFetchResult);
+      if (!this.alive) return;
+      if (sync) answerSyncFetch(this.fetchPort, this.control, fetchId, result);
+      else this.worker.postMessage({ t: 'fetch-result', fetchId, result } satisfies WorkerFetchResult);
     };
     if (!handler || typeof fetchId !== 'number') {
       answer({ ok: false, code: 'E_POLICY_DENIED', message: 'network access is disabled by the policy' });
@@ -250,6 +260,7 @@ export class RuntimeWorker {
     if (Atomics.compareExchange(this.control, CONTROL_STOP, StopReason.NONE, reason) === StopReason.NONE) {
       Atomics.store(this.control, CONTROL_PY_SIGNAL, 2);
       Atomics.notify(this.control, CONTROL_STOP);
+      ringForStop(this.control);
       // Pyodide's poll (read, then reset) can swallow a signal stored between the two: repeat it
       // until the run ends; terminate() after the grace stays the backstop.
       this.resignal ??= setInterval(() => Atomics.store(this.control, CONTROL_PY_SIGNAL, 2), RESIGNAL_MS);
@@ -261,6 +272,7 @@ export class RuntimeWorker {
     if (!this.alive) return;
     this.alive = false;
     this.hasState = false;
+    this.fetchPort.close();
     await this.worker.terminate();
   }
 }

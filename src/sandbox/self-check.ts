@@ -1,8 +1,10 @@
 /**
  * The sandbox host refuses to run unless the restrictions it was promised are really in force.
  * A front that forgot a flag, or a Node build without the permission model, must not silently
- * yield an unrestricted host.
+ * yield an unrestricted host. It also reports the OS network layers it finds itself under (see
+ * front/os-layers.ts): `no-net` (Node ≥ 25's network permission) and `no-network-interfaces`.
  */
+import os from 'node:os';
 export interface SelfCheckResult {
   ok: boolean;
   restrictions: string[];
@@ -11,6 +13,14 @@ export interface SelfCheckResult {
 
 interface PermissionApi {
   has(scope: string, reference?: string): boolean;
+}
+
+function onlyLoopback(): boolean {
+  try {
+    return Object.values(os.networkInterfaces()).every((list) => (list ?? []).every((i) => i.internal));
+  } catch {
+    return false;
+  }
 }
 
 export function selfCheck(): SelfCheckResult {
@@ -24,7 +34,12 @@ export function selfCheck(): SelfCheckResult {
     check('no-fs-write', !permission.has('fs.write'));
     check('no-child-process', !permission.has('child'));
     check('no-fs-read-outside-runtimes', !permission.has('fs.read', '/') && !permission.has('fs.read', '/etc/passwd'));
+    // Node 25 brought the network permission; older lines answer has('net') with false without
+    // enforcing anything, so only from 25 on is it a promise to check.
+    if (Number(process.versions.node.split('.')[0]) >= 25) check('no-net', !permission.has('net'));
   }
+  // In its own network namespace the host sees no interface but loopback (a cheap syscall).
+  if (onlyLoopback()) restrictions.push('no-network-interfaces');
   check('empty-env', Object.keys(process.env).length === 0);
   let codegenBlocked = false;
   try {

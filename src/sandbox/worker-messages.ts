@@ -1,4 +1,5 @@
 /** Messages between the sandbox host's main thread and one runtime worker thread. */
+import type { MessagePort } from 'node:worker_threads';
 import type { JsonValue } from '../protocol/json.js';
 import type { GuestFetchRequest, GuestFetchResult, GuestFilesystem, GuestLimits, Language, RunOutcome } from './runtimes/types.js';
 
@@ -26,6 +27,8 @@ export interface WorkerData {
   wasmModule?: object | undefined;
   /** 'snapshot': only take a memory snapshot of a freshly loaded engine and report it. */
   mode?: 'serve' | 'snapshot';
+  /** Where the host main thread answers synchronous network requests (see sync-fetch.ts). */
+  fetchPort?: MessagePort | undefined;
 }
 
 export interface WorkerRunRequest {
@@ -51,4 +54,4 @@ export type WorkerReply =
   | { t: 'snapshot'; snapshot: Uint8Array }
   | { t: 'load-failed'; message: string }
   | { t: 'done'; outcome: RunOutcome; discarded: boolean; /** the engine is unusable: replace this worker */ retire: boolean }
-  | { t: 'fetch'; fetchId: number; request: GuestFetchRequest };
+  | { t: 'fetch'; fetchId: number; request: GuestFetchRequest; /** answer on the fetch port (sync-fetch.ts) */ sync?: boolean };

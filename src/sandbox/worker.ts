@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode } from '../protocol/errors.js';
 import { OutputBuffer } from './output-buffer.js';
+import { createSyncFetch } from './sync-fetch.js';
 import { CONTROL_STOP, type GuestFetchRequest, type GuestFetchResult, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
 import type { WorkerData, WorkerFetchResult, WorkerReply, WorkerRunRequest } from './worker-messages.js';
 
@@ -33,6 +34,16 @@ function hostFetch(request: GuestFetchRequest): Promise<GuestFetchResult> {
     reply({ t: 'fetch', fetchId, request });
   });
 }
+
+/** The same path for a runtime that must block (Python): answered on the fetch port. */
+const hostFetchSync =
+  data.fetchPort &&
+  createSyncFetch(
+    data.fetchPort,
+    control,
+    (fetchId, request) => reply({ t: 'fetch', fetchId, request, sync: true }),
+    () => nextFetchId++,
+  );
 
 let adapter: RuntimeAdapter;
 /**
@@ -101,7 +112,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
       ...(req.run.typescript ? { typescript: true } : {}),
       ...(req.run.files ? { files: req.run.files } : {}),
       ...(req.run.input !== undefined ? { input: req.run.input } : {}),
-      ...(req.run.network ? { fetch: hostFetch } : {}),
+      ...(req.run.network ? { fetch: hostFetch, ...(hostFetchSync ? { fetchSync: hostFetchSync } : {}) } : {}),
     });
   } catch (e) {
     outcome =

@@ -1,6 +1,7 @@
 /**
- * run_js's fetch, end to end: the guest asks, the front's broker decides and performs it.
- * Servers listen on 127.0.0.1 only, count their connections, and close at the end.
+ * The guest's network, end to end in both languages: run_js's fetch, run_python's pyfetch and
+ * urlopen. The guest asks, the front's broker decides and performs it. Servers listen on 127.0.0.1
+ * only, count their connections, and close at the end.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -17,6 +18,7 @@ let forbidden: http.Server;
 let apiPort = 0;
 let forbiddenPort = 0;
 let forbiddenConnections = 0;
+let apiConnections = 0;
 let dir: string;
 
 function listen(server: http.Server): Promise<number> {
@@ -33,6 +35,22 @@ beforeAll(async () => {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => res.end(JSON.stringify({ body, host: req.headers.host, auth: req.headers.authorization ?? null })));
+    } else if (req.url === '/echo-raw') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/octet-stream');
+        res.setHeader('x-method', req.method ?? '');
+        res.setHeader('x-seen-type', req.headers['content-type'] ?? '');
+        res.end(Buffer.concat(chunks));
+      });
+    } else if (req.url === '/bytes') {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
+    } else if (req.url === '/teapot') {
+      res.writeHead(418, 'I am a teapot', { 'x-why': 'short and stout' }).end('no coffee');
+    } else if (req.url === '/redirect-json') {
+      res.writeHead(302, { location: '/json' }).end();
     } else if (req.url === '/to-forbidden') {
       res.writeHead(302, { location: `http://127.0.0.1:${forbiddenPort}/` }).end();
     } else if (req.url === '/endless') {
@@ -49,6 +67,7 @@ beforeAll(async () => {
   });
   forbidden = http.createServer((_req, res) => res.end('should never be reached'));
   forbidden.on('connection', () => forbiddenConnections++);
+  api.on('connection', () => apiConnections++);
   [apiPort, forbiddenPort] = await Promise.all([listen(api), listen(forbidden)]);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-net-'));
   const policy = path.join(dir, 'net.json');
@@ -148,5 +167,206 @@ describe('fetch in run_js', () => {
     expect(r.structuredContent.exitCode).toBe(124);
     const next = await js('1 + 1');
     expect(next.structuredContent.result).toBe(2);
+  });
+});
+
+describe('pyfetch and urlopen in run_python', () => {
+  const py = (code: string, timeoutMs?: number) => srv.call('run_python', timeoutMs === undefined ? { code } : { code, timeoutMs });
+  const base = () => `http://127.0.0.1:${apiPort}`;
+
+  it('pyfetch performs an allowed request: status, headers, JSON, and records it', async () => {
+    const r = await py(`from pyodide.http import pyfetch
+res = await pyfetch("${base()}/json")
+[res.status, res.ok, res.headers["x-test"], res.url, res.redirected, await res.json()]`);
+    expect(r.structuredContent.error).toBeUndefined();
+    expect(r.structuredContent.result).toEqual([200, true, 'yes', `${base()}/json`, false, { hello: 'world', method: 'GET' }]);
+    expect(r.structuredContent.network).toEqual([{ url: `${base()}/json`, method: 'GET', status: 200 }]);
+  });
+
+  it('pyfetch sends a method, headers and a binary body; bytes come back unchanged', async () => {
+    const r = await py(`from pyodide.http import pyfetch
+sent = bytes(range(256))
+res = await pyfetch("${base()}/echo-raw", method="PUT", headers={"Content-Type": "application/x-test"}, body=sent)
+got = await res.bytes()
+raw = await (await pyfetch("${base()}/bytes")).bytes()
+[got == sent, res.headers["x-method"], res.headers["x-seen-type"], raw == bytes(range(256)), res.body_used]`);
+    expect(r.structuredContent.result).toEqual([true, 'PUT', 'application/x-test', true, true]);
+  });
+
+  it('urlopen reads body, status and headers, as a context manager; text and JSON', async () => {
+    const r = await py(`import json, urllib.request
+with urllib.request.urlopen("${base()}/json", timeout=5) as res:
+    out = [res.status, res.getcode(), res.headers["X-Test"], res.geturl(), json.loads(res.read())]
+req = urllib.request.Request("${base()}/echo", data=b"ping", method="POST", headers={"Authorization": "Bearer t"})
+with urllib.request.urlopen(req) as res:
+    out.append(json.loads(res.read().decode()))
+out`);
+    expect(r.structuredContent.exitCode).toBe(0);
+    const [status, code, xTest, url, body, echo] = r.structuredContent.result;
+    expect([status, code, xTest, url, body]).toEqual([200, 200, 'yes', `${base()}/json`, { hello: 'world', method: 'GET' }]);
+    expect(echo).toMatchObject({ body: 'ping', host: `127.0.0.1:${apiPort}`, auth: 'Bearer t' });
+    expect(r.structuredContent.network.map((n: any) => [n.method, n.status])).toEqual([['GET', 200], ['POST', 200]]);
+  });
+
+  it('urlopen raises HTTPError for 4xx with status, reason, headers and body; pyfetch does not', async () => {
+    const r = await py(`import urllib.request, urllib.error
+from pyodide.http import pyfetch, HttpStatusError
+try:
+    urllib.request.urlopen("${base()}/teapot")
+    out = ["no error"]
+except urllib.error.HTTPError as e:
+    out = [e.code, e.reason, e.headers["x-why"], e.read().decode()]
+res = await pyfetch("${base()}/teapot")
+try:
+    res.raise_for_status()
+except HttpStatusError as e:
+    out += [res.status, res.ok, str(e)]
+out`);
+    expect(r.structuredContent.error).toBeUndefined();
+    expect(r.structuredContent.result).toEqual([418, 'I am a teapot', 'short and stout', 'no coffee', 418, false, `418 Client Error: I am a teapot for url: ${base()}/teapot`]);
+  });
+
+  it('follows a redirect through the broker, which re-checks the hop', async () => {
+    const r = await py(`import urllib.request
+from pyodide.http import pyfetch
+res = await pyfetch("${base()}/redirect-json")
+u = urllib.request.urlopen("${base()}/redirect-json")
+[res.redirected, res.url, u.geturl(), u.read().decode()]`);
+    expect(r.structuredContent.result).toEqual([true, `${base()}/json`, `${base()}/json`, JSON.stringify({ hello: 'world', method: 'GET' })]);
+    expect(r.structuredContent.network.map((n: any) => n.status)).toEqual([302, 200, 302, 200]);
+  });
+
+  it('refuses blocked addresses with the reason, before any connection', async () => {
+    const before = forbiddenConnections;
+    const apiBefore = apiConnections;
+    const r = await py(`import urllib.request, urllib.error
+from pyodide.http import pyfetch, FetchError
+out = []
+for u in ["http://127.0.0.1:${forbiddenPort}/", "http://169.254.169.254:${apiPort}/latest/meta-data/", "http://127.0.0.2:${apiPort}/json",
+          "http://localhost:${apiPort}/json", "http://[::1]:${apiPort}/json", "http://2130706434:${apiPort}/json", "http://example.com/"]:
+    try:
+        urllib.request.urlopen(u)
+        out.append("fetched " + u)
+    except urllib.error.URLError as e:
+        out.append(type(e).__name__ + ": " + str(e.reason))
+try:
+    await pyfetch("http://169.254.169.254/")
+except FetchError as e:
+    out.append([e.code, isinstance(e, OSError), str(e)[:13]])
+out`);
+    expect(r.structuredContent.exitCode).toBe(0);
+    const out = r.structuredContent.result as unknown[];
+    expect(out).toHaveLength(8);
+    for (const line of out.slice(0, 7)) expect(line).toMatch(/^URLError: \S/);
+    expect(out[1]).toMatch(/link-local|169\.254/);
+    expect(out[7]).toEqual(['E_POLICY_DENIED', true, 'fetch failed:']);
+    expect(r.structuredContent.network).toHaveLength(8);
+    expect(r.structuredContent.network.every((n: any) => typeof n.blocked === 'string' && n.blocked.length > 0)).toBe(true);
+    expect(forbiddenConnections).toBe(before);
+    expect(apiConnections).toBe(apiBefore);
+  });
+
+  it('refuses a redirect to a blocked address; the second listener is never touched', async () => {
+    const before = forbiddenConnections;
+    const r = await py(`import urllib.request, urllib.error
+try:
+    urllib.request.urlopen("${base()}/to-forbidden")
+    out = "followed"
+except urllib.error.URLError as e:
+    out = "refused: " + str(e.reason)
+out`);
+    expect(r.structuredContent.result).toMatch(/^refused: /);
+    expect(forbiddenConnections).toBe(before);
+    expect(r.structuredContent.network).toMatchObject([{ status: 302 }, { url: `http://127.0.0.1:${forbiddenPort}/` }]);
+    expect(r.structuredContent.network[1].blocked).toBeTruthy();
+  });
+
+  it('cuts an endless body at the cap', async () => {
+    const r = await py(`import urllib.request, urllib.error
+from pyodide.http import pyfetch, FetchError
+out = []
+try:
+    out.append(len(urllib.request.urlopen("${base()}/endless").read()))
+except urllib.error.URLError as e:
+    out.append(str(e.reason))
+try:
+    out.append(len(await (await pyfetch("${base()}/endless")).bytes()))
+except FetchError as e:
+    out.append(e.code)
+out`);
+    expect(r.structuredContent.result[0]).toBe('the response body is larger than network.maxResponseBodyBytes (65536 bytes)');
+    expect(r.structuredContent.result[1]).toBe('E_RESPONSE_TOO_LARGE');
+  });
+
+  it('gives up on a slow server at the request deadline; the run goes on', async () => {
+    const t0 = Date.now();
+    const r = await py(`import urllib.request, urllib.error
+try:
+    urllib.request.urlopen("${base()}/slow")
+    out = "answered"
+except urllib.error.URLError as e:
+    out = [type(e.reason).__name__, str(e.reason)]
+out`);
+    expect(r.structuredContent.exitCode).toBe(0);
+    expect(r.structuredContent.result[0]).toBe('TimeoutError');
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(r.structuredContent.network[0].blocked ?? r.structuredContent.network[0].error).toBeTruthy();
+  });
+
+  it("honours urlopen's own timeout", async () => {
+    const r = await py(`import urllib.request, urllib.error, time
+t = time.monotonic()
+try:
+    urllib.request.urlopen("${base()}/slow", timeout=0.3)
+    out = "answered"
+except urllib.error.URLError as e:
+    out = [type(e.reason).__name__, time.monotonic() - t < 1.2]
+out`);
+    expect(r.structuredContent.result).toEqual(['TimeoutError', true]);
+  });
+
+  it('a timeout while blocked in urlopen gives exit 124, and the server answers the next call', async () => {
+    const t0 = Date.now();
+    const r = await py(`import urllib.request\nurllib.request.urlopen("${base()}/slow")`, 600);
+    expect(r.structuredContent.exitCode).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const next = await py(`import urllib.request\nurllib.request.urlopen("${base()}/json").status`);
+    expect(next.structuredContent.result).toBe(200);
+  });
+
+  it('http.client opens no socket; a listener sees no connection', async () => {
+    const before = apiConnections;
+    const r = await py(`import http.client
+c = http.client.HTTPConnection("127.0.0.1", ${apiPort}, timeout=2)
+try:
+    c.request("GET", "/json")
+    out = c.getresponse().status
+except OSError as e:
+    out = type(e).__name__ + ": " + str(e)
+out`);
+    expect(r.structuredContent.result).toMatch(/^PermissionError: .*not available in this sandbox/);
+    expect(apiConnections).toBe(before);
+    expect(r.structuredContent.network).toEqual([]);
+  });
+});
+
+describe('run_python without a network policy', () => {
+  it('pyfetch and urlopen fail, saying the policy disables the network; nothing is recorded', async () => {
+    const r = await offline.call('run_python', {
+      code: `import urllib.request, urllib.error
+from pyodide.http import pyfetch, FetchError
+out = []
+try:
+    urllib.request.urlopen("http://127.0.0.1:${apiPort}/json")
+except urllib.error.URLError as e:
+    out.append(str(e.reason))
+try:
+    await pyfetch("http://127.0.0.1:${apiPort}/json")
+except FetchError as e:
+    out.append(str(e))
+out`,
+    });
+    expect(r.structuredContent.result).toEqual(['network access is disabled by the policy', 'fetch failed: network access is disabled by the policy']);
+    expect(r.structuredContent.network).toEqual([]);
   });
 });

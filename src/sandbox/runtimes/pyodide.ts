@@ -20,6 +20,7 @@
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
 import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyodide/boot.js';
+import { NETWORK_SOURCE, createNetworkBridge } from './pyodide/network.js';
 import { PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
 import { closeHostStdin, cutPyodideEntryPoints, hardenRealm } from './pyodide/realm.js';
 import {
@@ -314,6 +315,9 @@ function describeJsError(e: unknown): { name: string; message: string } {
 // The instance
 // ---------------------------------------------------------------------------------------------
 
+/** The run in progress (one interpreter per worker): the network bridge serves only its requests. */
+let runningCtx: RunContext | undefined;
+
 interface Runner {
   start: PyCallableLike;
   endRun: PyCallableLike;
@@ -341,6 +345,7 @@ class PyodideInstance implements RuntimeInstance {
 
     const refusalsBefore = this.booted.cap.refusals;
     this.output.begin(ctx);
+    runningCtx = ctx;
     this.gate.begin();
     let payload: Payload | undefined;
     let raw: unknown;
@@ -357,6 +362,7 @@ class PyodideInstance implements RuntimeInstance {
     } catch (e) {
       thrown = e;
     } finally {
+      runningCtx = undefined;
       this.gate.end();
       try {
         this.runner.endRun();
@@ -555,6 +561,13 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
       runPython(PY_HARDEN_SOURCE, { globals: hardenNs, filename: SANDBOX_FILENAME });
       hardenNs.destroy();
     }
+    // pyfetch and urlopen: always installed; without a network in the run's policy they refuse.
+    const netNs = freshDict();
+    const installNetwork = runPython(NETWORK_SOURCE, { globals: netNs, filename: SANDBOX_FILENAME }) as PyCallableLike;
+    installNetwork(createNetworkBridge(() => runningCtx), layer('python'));
+    installNetwork.destroy();
+    netNs.destroy();
+
     if (layer('realm')) {
       cutPyodideEntryPoints(b.pyodide as unknown as Record<string, unknown>, b.module);
       hardenRealm();

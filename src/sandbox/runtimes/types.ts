@@ -18,7 +18,12 @@ export type StopReason = (typeof StopReason)[keyof typeof StopReason];
 export const CONTROL_STOP = 0;
 /** Pyodide's interrupt buffer slot: the host stores 2 (SIGINT) here alongside CONTROL_STOP. */
 export const CONTROL_PY_SIGNAL = 1;
-export const CONTROL_SLOTS = 2;
+/**
+ * Rung by the host main thread (add 1, notify) after it posted the answer to a synchronous network
+ * request on the worker's fetch port; also notified on a stop, so a waiting guest wakes at once.
+ */
+export const CONTROL_FETCH_BELL = 2;
+export const CONTROL_SLOTS = 3;
 
 export interface GuestLimits {
   timeoutMs: number;
@@ -111,6 +116,13 @@ export interface RunContext {
    * at all in the guest.
    */
   fetch?: (request: GuestFetchRequest) => Promise<GuestFetchResult>;
+  /**
+   * The same way out for a runtime that cannot await a host promise (Python runs synchronously
+   * on this thread): blocks until the front answers. Present exactly when `fetch` is. It returns
+   * early with code `E_STOPPED` once the host posts a stop, and with `E_TIMEOUT` after `waitMs`
+   * (the guest's own timeout, if it gave one); a late answer is dropped.
+   */
+  fetchSync?: (request: GuestFetchRequest, waitMs?: number) => GuestFetchResult;
 }
 
 /** A request as the guest asked for it; the front validates every part of it again. */

@@ -18,8 +18,14 @@ describe('doctor', () => {
     expect(gradeOf(findings)).toBe('B');
   });
 
-  it('is A on Node >= 25 with the default policy', () => {
-    expect(gradeOf(diagnose(PolicySchema.parse({}), { ...restricted, nodeVersion: 'v25.1.0' }))).toBe('A');
+  it('is A with the default policy once an OS network layer is in force (Node 25 no-net, or a network namespace)', () => {
+    expect(gradeOf(diagnose(PolicySchema.parse({}), { ...restricted, nodeVersion: 'v25.1.0', restrictions: [...restricted.restrictions, 'no-net'] }))).toBe('A');
+    expect(gradeOf(diagnose(PolicySchema.parse({}), { ...restricted, restrictions: [...restricted.restrictions, 'no-network-interfaces'] }))).toBe('A');
+  });
+
+  it('names why no OS network layer is in force', () => {
+    const findings = diagnose(PolicySchema.parse({}), { ...restricted, nodeVersion: 'v25.1.0', osLayerNotes: ['no network namespace: switched off by SANDBOX_NETNS=off'] });
+    expect(findings).toEqual([expect.objectContaining({ id: 'host-network', severity: 'low', message: expect.stringContaining('SANDBOX_NETNS=off') })]);
   });
 
   it('flags a deliberately bad policy F with each finding named', () => {

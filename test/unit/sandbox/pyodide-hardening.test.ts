@@ -132,8 +132,13 @@ describe('layer `python` alone: convenience blocks with a clear error', () => {
   });
 
   it('leaves no JavaScript module in sys.modules and `js` empty', async () => {
-    const r = await guest.run('import sys\nsorted(m for m in sys.modules if m.split(".")[0] in ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core"))');
+    // `pyodide` and `pyodide.http` may be there: the sandbox's own pure-Python network module.
+    const r = await guest.run(
+      'import sys\nsorted(m for m in sys.modules if m.split(".")[0] in ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core") and m not in ("pyodide", "pyodide.http"))',
+    );
     expect(r.outcome).toEqual({ status: 'ok', result: [] });
+    const own = await guest.run('import sys, pyodide\n[sorted(n for n in vars(pyodide) if not n.startswith("__")), pyodide.__path__, pyodide is sys.modules["pyodide"]]');
+    expect(own.outcome).toEqual({ status: 'ok', result: [['http'], [], true] });
     const k = await guest.run('import sys\nsys.modules["pyodide_js"]');
     expect(errorOf(k.outcome).type).toBe('KeyError');
   });

@@ -486,4 +486,5 @@ import ast, linecache, traceback, inspect, json, asyncio, errno, gc, importlib.a
 import re, math, cmath, random, statistics, decimal, fractions, collections, collections.abc, itertools
 import functools, operator, datetime, time, calendar, string, textwrap, io, base64, binascii, hashlib
 import struct, copy, enum, dataclasses, typing, pathlib, heapq, bisect, pprint, csv, uuid
+import urllib.request, urllib.error, http.client, shutil, tempfile
 `;

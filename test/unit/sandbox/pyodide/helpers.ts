@@ -1,7 +1,16 @@
 /** Test helpers for the Pyodide adapter running in the test's own thread. */
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { CONTROL_PY_SIGNAL, CONTROL_SLOTS, CONTROL_STOP, StopReason, type GuestLimits, type RunOutcome, type RuntimeInstance } from '../../../../src/sandbox/runtimes/types.js';
+import {
+  CONTROL_PY_SIGNAL,
+  CONTROL_SLOTS,
+  CONTROL_STOP,
+  StopReason,
+  type GuestLimits,
+  type RunContext,
+  type RunOutcome,
+  type RuntimeInstance,
+} from '../../../../src/sandbox/runtimes/types.js';
 
 export const LIMITS: GuestLimits = { timeoutMs: 10_000, memMb: 256, stdoutBytes: 1 << 20, stderrBytes: 1 << 20 };
 
@@ -53,7 +62,14 @@ export async function runIn(
   instance: RuntimeInstance,
   stopper: Stopper,
   code: string,
-  options: { limits?: Partial<GuestLimits>; stopAfterMs?: number; reason?: StopReason; sink?: (stream: 'stdout' | 'stderr', text: string) => void } = {},
+  options: {
+    limits?: Partial<GuestLimits>;
+    stopAfterMs?: number;
+    reason?: StopReason;
+    sink?: (stream: 'stdout' | 'stderr', text: string) => void;
+    /** The run's network path (present only when the policy enables the network). */
+    fetchSync?: RunContext['fetchSync'];
+  } = {},
 ): Promise<RunResult> {
   const limits = { ...LIMITS, ...options.limits };
   stopper.reset();
@@ -70,6 +86,7 @@ export async function runIn(
       },
     },
     stopReason: () => Atomics.load(stopper.control, CONTROL_STOP) as StopReason,
+    ...(options.fetchSync ? { fetchSync: options.fetchSync } : {}),
   });
   const ms = performance.now() - t0;
   // A stop timer that did not fire during this run must not hit the next one.
