@@ -123,8 +123,11 @@ async function run(req: WorkerRunRequest): Promise<void> {
     disposeSafely(instance);
     instance = undefined;
   }
-  reply({ t: 'done', outcome, discarded: discard || broken, retire: broken });
-  if (broken) process.exit(70);
+  // A worker that holds one state for life (Pyodide) cannot make another: once that state is
+  // discarded, the worker must be replaced, or every later run of its session would fail.
+  const retire = broken || (discard && !adapter.reusableWorker);
+  reply({ t: 'done', outcome, discarded: discard || broken, retire });
+  if (retire) process.exit(70);
   if (req.fresh && !req.keep) prepareNext(req.run.limits.memMb);
 }
 
