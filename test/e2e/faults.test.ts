@@ -188,6 +188,27 @@ describe('sandbox host and runtime worker faults', () => {
   }, 180_000);
 });
 
+describe('memory cap', () => {
+  // KNOWN GAP (found by the soak), kept as an expected failure until fixed: QuickJS's own limit
+  // (setMemoryLimit) does not hold typed arrays back, so a run with a 32 MB cap allocates up to the
+  // 2 GB WebAssembly maximum before "out of memory" (137), and its worker keeps that memory for its
+  // life. A maximum on the worker's WebAssembly.Memory (quickjs-emscripten's newVariant wasmMemory)
+  // bounds it, but changes how small-object exhaustion is reported (corpus rows), so it is left to a
+  // separate change.
+  it.fails('a QuickJS typed-array loop is stopped near its memory cap, not at the 2 GB WebAssembly maximum', async () => {
+    const srv = await startServer(['--max-memory', '32']);
+    try {
+      // The guest prints how far it got; output survives the stop.
+      const r = await call(srv, 'run_js', 'const keep = []; for (let mb = 1; ; mb++) { keep.push(new Uint8Array(1 << 20).fill(1)); if (mb % 16 === 0) console.log(mb); }');
+      expect(r.structuredContent.exitCode).toBe(137);
+      const reached = Math.max(...r.structuredContent.stdout.trim().split('\n').map(Number));
+      expect(reached).toBeLessThanOrEqual(4 * 32);
+    } finally {
+      await closeWithoutOrphans(srv);
+    }
+  });
+});
+
 describe('VFS quota', () => {
   let srv: TestServer;
 
