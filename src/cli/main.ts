@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `wasm-sandbox-mcp` command. Thin: parse, resolve settings, dispatch. A configuration error
- * is one line on stderr and exit status 2 — the server never starts half-configured.
+ * (flag, policy, key store, audit log) is one line on stderr and exit status 2 — the server never
+ * starts half-configured.
  */
 import { readFileSync } from 'node:fs';
 import { ErrorCode, isSandboxError } from '../protocol/errors.js';
@@ -46,7 +47,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  const config = (isSandboxError(e) && e.code === ErrorCode.CONFIG) || (e as { config?: boolean }).config === true;
+  // A damaged or unsafe key store is a start-up configuration problem like a bad flag: exit 2.
+  const config =
+    (isSandboxError(e) && (e.code === ErrorCode.CONFIG || e.code === ErrorCode.KEY_STORE)) || (e as { config?: boolean }).config === true;
   const message = e instanceof Error ? e.message : String(e);
   process.stderr.write(`wasm-sandbox-mcp: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(config ? 2 : 1);

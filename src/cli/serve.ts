@@ -38,7 +38,7 @@ export async function serve(settings: Settings): Promise<void> {
   const audit =
     settings.auditLog === 'off'
       ? undefined
-      : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests });
+      : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests, onError: (m) => logger.error(m) });
   const storeDir = settings.capsuleStore ?? defaultStoreDir(keyDir);
   const store = storeDir === 'off' ? undefined : new CapsuleStore({ dir: storeDir, onError: (m) => logger.warn(m) });
   const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts });

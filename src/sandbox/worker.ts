@@ -135,8 +135,14 @@ async function run(req: WorkerRunRequest): Promise<void> {
     disposeSafely(instance);
     instance = undefined;
   }
-  reply({ t: 'done', outcome, discarded: discard || broken, retire: broken });
-  if (broken) process.exit(70);
+  // A worker that holds one state for life (Pyodide) cannot make another: once that state is
+  // discarded, the worker must be replaced, or every later run of its session would fail. A worker
+  // whose run hit the memory limit is replaced too: WebAssembly memory never shrinks, and a reused
+  // worker would keep the high-water mark for its life (the soak saw 9 GB from QuickJS workers).
+  const hitMemoryLimit = outcome.status === 'error' && outcome.code === ErrorCode.MEMORY;
+  const retire = broken || (discard && (!adapter.reusableWorker || hitMemoryLimit));
+  reply({ t: 'done', outcome, discarded: discard || broken, retire });
+  if (retire) process.exit(70);
   if (req.fresh && !req.keep) prepareNext(req.run.limits.memMb);
 }
 

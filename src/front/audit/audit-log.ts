@@ -4,12 +4,18 @@
  */
 import { createHash } from 'node:crypto';
 import { pino, type Logger } from 'pino';
+import { ErrorCode, SandboxError } from '../../protocol/errors.js';
+
+/** Lines waiting for a failing destination are kept up to this size, then dropped (and reported). */
+const MAX_PENDING_BYTES = 1 << 20;
 
 export interface AuditOptions {
   /** A file path, or 'stderr'. */
   destination: string;
   policyName: string;
   codeDigests: boolean;
+  /** Told when a line cannot be written (disk full, file gone): the run's result is still returned. */
+  onError?: (message: string) => void;
 }
 
 export interface AuditEntry {
@@ -32,10 +38,19 @@ export class AuditLog {
   private readonly logger: Logger;
 
   constructor(private readonly options: AuditOptions) {
-    const destination =
-      options.destination === 'stderr'
-        ? pino.destination({ fd: 2, sync: true })
-        : pino.destination({ dest: options.destination, mkdir: true, sync: true, mode: 0o600 } as never);
+    let destination: ReturnType<typeof pino.destination>;
+    try {
+      destination =
+        options.destination === 'stderr'
+          ? pino.destination({ fd: 2, sync: true })
+          : pino.destination({ dest: options.destination, mkdir: true, sync: true, mode: 0o600, maxLength: MAX_PENDING_BYTES } as never);
+    } catch (e) {
+      // Start-up must stop with the setting named, not with a bare errno from deep inside pino.
+      throw new SandboxError(ErrorCode.CONFIG, `--audit-log: cannot open ${options.destination}: ${(e as Error).message}`);
+    }
+    // A failed write is reported, never thrown into the call that ran the code.
+    destination.on('error', (e: Error) => options.onError?.(`audit log: cannot write to ${options.destination}: ${e.message}`));
+    destination.on('drop', () => options.onError?.(`audit log: a line was dropped; ${options.destination} has not accepted writes for a while`));
     this.logger = pino({ base: { kind: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' }, destination);
   }
 
@@ -58,6 +73,10 @@ export class AuditLog {
   }
 
   flush(): void {
-    this.logger.flush();
+    try {
+      this.logger.flush();
+    } catch (e) {
+      this.options.onError?.(`audit log: cannot flush ${this.options.destination}: ${(e as Error).message}`);
+    }
   }
 }
