@@ -154,7 +154,7 @@ try {
     const snapshot = await adapter.makeSnapshot();
     reply({ t: 'snapshot', snapshot });
   } else {
-    await adapter.load({ snapshot: data.snapshot, wasmModule: data.wasmModule });
+    await adapter.load({ snapshot: data.snapshot, wasmModule: data.wasmModule, memMb: data.memMb });
     reply({ t: 'ready' });
   }
 } catch (e) {

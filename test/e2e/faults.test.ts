@@ -189,13 +189,10 @@ describe('sandbox host and runtime worker faults', () => {
 });
 
 describe('memory cap', () => {
-  // KNOWN GAP (found by the soak), kept as an expected failure until fixed: QuickJS's own limit
-  // (setMemoryLimit) does not hold typed arrays back, so a run with a 32 MB cap allocates up to the
-  // 2 GB WebAssembly maximum before "out of memory" (137); the worker is then replaced, which gives the
-  // memory back (worker.ts), but the peak is 2 GB per run. A maximum on the worker's WebAssembly.Memory (quickjs-emscripten's newVariant wasmMemory)
-  // bounds it, but changes how small-object exhaustion is reported (corpus rows), so it is left to a
-  // separate change.
-  it.fails('a QuickJS typed-array loop is stopped near its memory cap, not at the 2 GB WebAssembly maximum', async () => {
+  // Found by the soak: QuickJS's own limit (setMemoryLimit) does not count typed arrays, so a run
+  // with a 32 MB cap grew to the 2 GB WebAssembly maximum. Each worker's WebAssembly memory now has
+  // a maximum of the cap plus the engine's own room (quickjs.ts), and the worker is replaced after.
+  it('a QuickJS typed-array loop is stopped near its memory cap, not at the 2 GB WebAssembly maximum', async () => {
     const srv = await startServer(['--max-memory', '32']);
     try {
       // The guest prints how far it got; output survives the stop.

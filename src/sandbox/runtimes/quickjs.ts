@@ -4,9 +4,11 @@
  */
 import {
   newQuickJSWASMModuleFromVariant,
+  newVariant,
   type QuickJSContext,
   type QuickJSHandle,
   type QuickJSRuntime,
+  type QuickJSSyncVariant,
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import { ErrorCode } from '../../protocol/errors.js';
@@ -21,6 +23,7 @@ import { parsesAsScript, rewriteRedeclarations, rewriteTopLevelAwait } from './j
 import {
   CONTROL_STOP,
   StopReason,
+  type EngineInputs,
   type InstanceOptions,
   type RunContext,
   type RunOutcome,
@@ -52,6 +55,24 @@ function memoryLimitOutcome(): RunOutcome {
 }
 
 let wasmModule: QuickJSWASMModule | undefined;
+
+/**
+ * QuickJS's own memory limit does not count ArrayBuffer contents (typed arrays grew to the 2 GB
+ * WebAssembly maximum under a 32 MB limit). So a worker's whole WebAssembly memory gets a maximum:
+ * the runs' memory limit plus room for the engine itself; past it allocations fail, which QuickJS
+ * reports as out of memory (137), and the worker is replaced (worker.ts) since memory never shrinks.
+ */
+const ENGINE_OVERHEAD_MB = 32;
+const INITIAL_PAGES = 256;
+interface WasmMemoryApi {
+  WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } };
+}
+let engineMemory: { readonly buffer: ArrayBuffer; maxBytes: number } | undefined;
+
+/** The worker's WebAssembly memory is (nearly) at its maximum: an allocation failure was the memory limit. */
+function engineMemoryExhausted(): boolean {
+  return engineMemory !== undefined && engineMemory.buffer.byteLength >= engineMemory.maxBytes - 2 * MiB;
+}
 
 interface Timer {
   id: number;
@@ -306,7 +327,7 @@ class QuickJsInstance implements RuntimeInstance {
       const outcome = this.describeError(handle);
       // When even QuickJS's "out of memory" error could not be allocated, the exception is a bare
       // null: nothing to describe. Then the heap itself tells whether the limit was hit.
-      if (outcome.status === 'error' && outcome.code === ErrorCode.GUEST_ERROR && outcome.error.message === '' && this.heapNearLimit()) {
+      if (outcome.status === 'error' && outcome.code === ErrorCode.GUEST_ERROR && outcome.error.message === '' && (this.heapNearLimit() || engineMemoryExhausted())) {
         return memoryLimitOutcome();
       }
       return outcome;
@@ -544,9 +565,17 @@ class QuickJsInstance implements RuntimeInstance {
 export const quickjsAdapter: RuntimeAdapter = {
   language: 'js',
   reusableWorker: true,
-  async load() {
+  async load(options: EngineInputs = {}) {
     if (wasmModule) return;
-    wasmModule = await newQuickJSWASMModuleFromVariant(import('@jitl/quickjs-wasmfile-release-sync'));
+    // The package's default export is the variant (typed as its CommonJS module here).
+    const base = (await import('@jitl/quickjs-wasmfile-release-sync')).default as unknown as QuickJSSyncVariant;
+    if (options.memMb === undefined) wasmModule = await newQuickJSWASMModuleFromVariant(base);
+    else {
+      const maximum = Math.max(INITIAL_PAGES, Math.ceil((options.memMb + ENGINE_OVERHEAD_MB) * 16));
+      const memory = new (globalThis as unknown as WasmMemoryApi).WebAssembly.Memory({ initial: INITIAL_PAGES, maximum });
+      engineMemory = Object.assign(memory, { maxBytes: maximum * 65536 });
+      wasmModule = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never }));
+    }
     // Warm the engine once so the first guest run does not pay for lazy WebAssembly compilation.
     const control = new Int32Array(new SharedArrayBuffer(8));
     const warm = new QuickJsInstance(wasmModule, { memMb: 16, control });

@@ -181,6 +181,8 @@ export interface EngineInputs {
   snapshot?: Uint8Array | undefined;
   /** The engine's WebAssembly, compiled once by the host (a `WebAssembly.Module`). */
   wasmModule?: object | undefined;
+  /** The memory limit (MiB) of every run this worker will serve: bounds the engine's whole WebAssembly memory. */
+  memMb?: number | undefined;
 }
 
 export interface RuntimeAdapter {
