@@ -55,6 +55,8 @@ export class WorkerPool {
   private readonly inputs: Partial<Record<Language, EngineInputs>> = {};
   private readonly preparing: Partial<Record<Language, Promise<void>>> = {};
   private readonly setups: Partial<Record<Language, EngineSetup>> = {};
+  private readonly refilling: Partial<Record<Language, boolean>> = {};
+  private closed = false;
 
   constructor(private readonly options: PoolOptions) {}
 
@@ -95,10 +97,25 @@ export class WorkerPool {
     return w;
   }
 
+  /**
+   * Top the spares up, one worker at a time: the next starts loading when the last is ready, so the
+   * first spare (the one a client is likely waiting for) gets the machine to itself. A spare that
+   * fails to load ends the chain until the next take.
+   */
   private refill(language: Language): void {
     const list = this.spares[language];
     for (let i = list.length - 1; i >= 0; i--) if (!list[i]!.isAlive) list.splice(i, 1);
-    while (list.length < this.options.spares[language]) list.push(this.spawn(language));
+    if (this.refilling[language] || list.length >= this.options.spares[language]) return;
+    const w = this.spawn(language);
+    list.push(w);
+    this.refilling[language] = true;
+    w.ready.then(
+      () => {
+        this.refilling[language] = false;
+        if (!this.closed) this.refill(language);
+      },
+      () => (this.refilling[language] = false),
+    );
   }
 
   private take(language: Language, memMb: number): RuntimeWorker {
@@ -176,6 +193,7 @@ export class WorkerPool {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const all = [...this.sessions.values(), ...this.idle.js, ...this.idle.python, ...this.spares.js, ...this.spares.python];
     this.sessions.clear();
     await Promise.allSettled(all.map((w) => w.terminate()));
