@@ -130,8 +130,12 @@ export interface CorpusSpec {
   /** Server arguments per target; every target's stdout/stderr caps are `cap`. */
   serverArgs: Record<Target, string[]>;
   cap: number;
-  /** The "next call" after every row: code and its expected result. */
-  probe: { code: string; result: unknown };
+  /**
+   * The "next call" after every row: code and its expected result, sessionless unless `session` is given
+   * (a runtime whose fresh interpreter is costly can answer from one warm session; the rows' own calls
+   * still exercise fresh interpreters, and a sessionless probe ends the corpus).
+   */
+  probe: { code: string; result: unknown; session?: string };
   /** Listen on a loopback port (ctx.listenerPort) and prove afterwards that no connection reached it. */
   hostListener?: boolean;
 }
@@ -231,7 +235,7 @@ export function defineCorpus(spec: CorpusSpec): void {
   const answers = (r: Outcome | undefined) => r?.exitCode === 0 && JSON.stringify(r.result) === JSON.stringify(spec.probe.result);
 
   async function stillAnswers(h: Harness): Promise<void> {
-    const r = await h.run(spec.probe.code);
+    const r = await h.run(spec.probe.code, spec.probe.session ? { session: spec.probe.session } : {});
     expect(r.exitCode, `the server did not answer the next call: ${brief(r)}`).toBe(0);
     expect(r.result).toEqual(spec.probe.result);
   }
@@ -367,6 +371,15 @@ export function defineCorpus(spec: CorpusSpec): void {
     it('left every server key directory unchanged', () => {
       for (const [dir, snap] of keyDirSnapshots) expect(snapshotDir(dir)).toBe(snap);
     });
+
+    if (spec.probe.session) {
+      it('every server still answers a sessionless call', async () => {
+        for (const s of Object.values(servers)) {
+          const r = await makeHarness(s!).run(spec.probe.code);
+          expect(answers(r), brief(r)).toBe(true);
+        }
+      });
+    }
 
     it('left each server with exactly one sandbox host', async () => {
       for (const [name, s] of Object.entries(servers)) {
