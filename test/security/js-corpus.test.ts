@@ -10,23 +10,26 @@
  * (atime/mtime/ctime/contents), the key directories are unchanged, each server still has exactly one
  * sandbox host, and every byte every server wrote to stdout is JSON-RPC.
  *
- * Rows marked `bug` reproduce confirmed defects of src/: they run as `it.fails` on servers of their own
- * ("fragile"), so a defect that kills or wedges something cannot disturb the other rows. When a defect is
- * fixed its row starts to fail as "expected to fail": turn it into a normal row. `WSM_SHOW_BUGS=1` runs them as
- * ordinary tests, to see how each one fails today.
+ * Rows marked `bug` reproduce confirmed defects of src/ and run as `it.fails` on servers of their own; the
+ * machinery (harness, invariants, after-corpus checks) lives in test/helpers/corpus.ts.
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startServer, type TestServer } from '../helpers/server.js';
-import { withUtf8SafeStdout } from '../helpers/utf8-stdout.js';
+import { expect } from 'vitest';
+import {
+  brief,
+  defineCorpus,
+  exitIs,
+  guestError,
+  memoryStopped,
+  ok,
+  okWith,
+  outOfMemory,
+  rowTable,
+  timedOut,
+  wellFormed,
+  type Target,
+} from '../helpers/corpus.js';
 
-type Category = 'escape' | 'exhaustion' | 'protocol-smuggling' | 'realm-poisoning' | 'info-leak' | 'isolation';
-type Target = 'main' | 'lowmem' | 'fragile' | 'fragileLowmem';
-
-const CATEGORIES: Category[] = ['escape', 'exhaustion', 'protocol-smuggling', 'realm-poisoning', 'info-leak', 'isolation'];
 const CAP = 65_536;
 const SERVER_ARGS: Record<Target, string[]> = {
   main: ['--timeout', '1500', '--max-stdout', String(CAP), '--max-stderr', String(CAP)],
@@ -35,95 +38,8 @@ const SERVER_ARGS: Record<Target, string[]> = {
   fragileLowmem: ['--timeout', '3000', '--max-memory', '32', '--max-stdout', String(CAP), '--max-stderr', String(CAP)],
 };
 
-// ---- the host state the guest must not reach --------------------------------------------------------
+const { rows, add } = rowTable();
 
-const ENV_SECRET = `env-secret-${crypto.randomBytes(9).toString('hex')}`;
-const CANARY_CONTENT = `CANARY-${crypto.randomBytes(12).toString('hex')}`;
-const canaryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-canary-'));
-const canaryPath = path.join(canaryDir, 'canary.txt');
-const HOSTNAME = os.hostname();
-
-interface Ctx {
-  canaryPath: string;
-  root: string;
-}
-const ctx: Ctx = { canaryPath, root: ROOT };
-
-// ---- rows ---------------------------------------------------------------------------------------------
-
-interface Outcome {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  result?: any;
-  error?: { type: string; message: string; traceback?: string; code: string };
-  durationMs: number;
-  session?: string;
-  /** Wall time of the call as the client saw it. */
-  wallMs: number;
-  /** The raw CallToolResult (for rows whose input is refused before any run). */
-  raw: any;
-}
-
-interface Harness {
-  srv: TestServer;
-  js: (code: string, extra?: Record<string, unknown>) => Promise<Outcome>;
-}
-
-interface Row {
-  category: Category;
-  name: string;
-  /** Guest code, or a function of the test's context (canary path, repo root). */
-  code?: string | ((c: Ctx) => string);
-  /** Extra tool arguments (session, timeoutMs, or deliberately wrong fields). */
-  args?: Record<string, unknown>;
-  /** Calls made before the row's own call (setting up sessions). Their results are not checked. */
-  before?: Array<{ code: string; session?: string }>;
-  /** The input is refused before any run: no structuredContent; only `raw` is meaningful. */
-  refused?: boolean;
-  server?: Target;
-  expect?: (r: Outcome, h: Harness) => void | Promise<void>;
-  /** For rows that need several calls; replaces code/expect. */
-  run?: (h: Harness) => Promise<void>;
-  /** A confirmed defect of src/ that this row reproduces: the row runs as it.fails. */
-  bug?: string;
-}
-
-const rows: Row[] = [];
-const add = (category: Category, name: string, code: Row['code'], expectFn: Row['expect'], opts: Partial<Row> = {}) =>
-  rows.push({ category, name, code, expect: expectFn, ...opts });
-
-const brief = (r: Outcome) => JSON.stringify({ exitCode: r.exitCode, result: r.result, error: r.error, stdout: r.stdout?.slice(0, 300), stderr: r.stderr?.slice(0, 300) }).slice(0, 1500);
-const exitIs = (r: Outcome, ...codes: number[]) => expect(codes, brief(r)).toContain(r.exitCode);
-const ok = (r: Outcome) => expect(r.exitCode, brief(r)).toBe(0);
-const okWith = (value: unknown) => (r: Outcome) => {
-  ok(r);
-  expect(r.result).toEqual(value);
-};
-const timedOut = (r: Outcome) => {
-  expect(r.exitCode, brief(r)).toBe(124);
-  expect(r.error!.code).toBe('E_TIMEOUT');
-};
-const outOfMemory = (r: Outcome) => {
-  expect(r.exitCode, brief(r)).toBe(137);
-  expect(r.error!.code).toBe('E_MEMORY_LIMIT');
-};
-/**
- * Stopped by a limit: 137, or 124 — close to the memory limit QuickJS can spend its time in garbage
- * collection until the deadline passes (seen under CPU contention), which is as safe.
- */
-const memoryStopped = (r: Outcome) => {
-  expect([124, 137], brief(r)).toContain(r.exitCode);
-  expect(r.error!.code).toBe(r.exitCode === 137 ? 'E_MEMORY_LIMIT' : 'E_TIMEOUT');
-};
-const guestError = (type?: string | RegExp) => (r: Outcome) => {
-  expect(r.exitCode, brief(r)).toBe(1);
-  expect(r.error!.code).toBe('E_GUEST_ERROR');
-  if (typeof type === 'string') expect(r.error!.type).toBe(type);
-  else if (type) expect(r.error!.type).toMatch(type);
-};
 /** Every line of a traceback points at the user's code, QuickJS natives or the realm's own helpers. */
 const userFramesOnly = (tb: string | undefined) => {
   // A traceback cut at its length limit ends in a partial line with "…".
@@ -131,7 +47,6 @@ const userFramesOnly = (tb: string | undefined) => {
     expect(line).toMatch(/^\s+at .*\((main\.js(:\d+){0,2}|native|intrinsics\.js(:\d+){0,2})\)$|^\s+at main\.js(:\d+){0,2}$/);
   }
 };
-const wellFormed = (s: string) => expect(Buffer.from(s, 'utf8').toString('utf8')).toBe(s);
 
 /** Names that would mean a host object reached the guest realm. `fs` is the guest's own VFS when present. */
 const HOST_NAMES = [
@@ -336,7 +251,7 @@ add('exhaustion', 'while (1) inside a setTimeout callback stops with 124', 'setT
 // In a session: a sessionless flood would trip the dispose defect of the next row on the next call.
 add('exhaustion', 'a microtask flood stops with 124', 'const f = () => Promise.resolve().then(f); f(); 1', async (r, h) => {
   timedOut(r);
-  const next = await h.js('1 + 1', { session: 'flood' });
+  const next = await h.run('1 + 1', { session: 'flood' });
   expect(next.result).toBe(2);
 }, { args: { timeoutMs: 600, session: 'flood' } });
 rows.push({
@@ -345,8 +260,8 @@ rows.push({
   // fixed (regression row): 'after a microtask flood is interrupted, disposing its QuickJS runtime sometimes (always in a fresh process once the flood ran ~0.5 s or more; 3 of 5 in a row through the server) aborts on the same `list_empty(&rt->gc_obj_list)` assertion in JS_FreeRuntime; worker.ts disposes the old runtime at the start of the next sessionless run on that worker, so that innocent run fails with E_INTERNAL "the runtime failed: RuntimeError". worker.ts should not let a failed dispose fail the next caller (and should retire a worker whose WebAssembly module aborted).',
   run: async (h) => {
     for (let i = 0; i < 12; i++) {
-      timedOut(await h.js('const f = () => Promise.resolve().then(f); f(); 1', { timeoutMs: 1000 }));
-      const next = await h.js('1 + 1');
+      timedOut(await h.run('const f = () => Promise.resolve().then(f); f(); 1', { timeoutMs: 1000 }));
+      const next = await h.run('1 + 1');
       expect(next.exitCode, `try ${i + 1}: ${brief(next)}`).toBe(0);
     }
   },
@@ -426,7 +341,7 @@ add('exhaustion', 'printing an 8 MiB string under a 32 MiB limit is capped, not 
 }, { server: 'lowmem' });
 add('exhaustion', 'a memory-limited session starts fresh and says so', 'var k2 = 1; const a = []; for (;;) a.push(new Uint8Array(1 << 20))', async (r, h) => {
   memoryStopped(r);
-  const next = await h.js('typeof k2', { session: 'oom-notice' });
+  const next = await h.run('typeof k2', { session: 'oom-notice' });
   if (r.exitCode === 137) {
     expect(next.result).toBe('undefined');
     expect(next.stderr).toContain('earlier state was lost');
@@ -439,7 +354,7 @@ add('exhaustion', 'a memory limit hit by small allocations is reported as a limi
 add('exhaustion', 'an out-of-memory inside a promise job is reported (137) and its runtime is discarded', "var kept = 'yes'; Promise.resolve().then(() => { const a = []; for (;;) a.push([a.length]); }); 1", async (r, h) => {
   // Strictly 137: a loaded machine that hits the time limit first must not make this row pass by chance.
   expect(r.exitCode, brief(r)).toBe(137);
-  const next = await h.js('typeof kept', { session: 'job-oom' });
+  const next = await h.run('typeof kept', { session: 'job-oom' });
   expect(next.result).toBe('undefined');
 }, {
   server: 'fragileLowmem',
@@ -534,7 +449,7 @@ add('protocol-smuggling', 'a __proto__ key in the result pollutes nothing', `JSO
   expect(r.result.a).toBe(2);
   expect(Object.hasOwn(r.result, 'polluted')).toBe(false);
   expect(({} as any).polluted).toBeUndefined();
-  const next = await h.js('({ b: 1 })');
+  const next = await h.run('({ b: 1 })');
   expect(next.result).toEqual({ b: 1 });
 });
 add('protocol-smuggling', 'a session name with a newline is refused, nothing runs', '1', (r) => {
@@ -559,7 +474,7 @@ add('protocol-smuggling', 'a 70,000-character thrown string does not kill the sa
   expect(r.exitCode, brief(r)).toBe(1);
   expect(r.error!.code).toBe('E_GUEST_ERROR');
   expect(r.error!.message.length).toBeLessThanOrEqual(65_536);
-  const other = await h.js('typeof survivor', { session: 'bystander' });
+  const other = await h.run('typeof survivor', { session: 'bystander' });
   expect(other.result).toBe('string');
 }, {
   before: [{ code: "var survivor = 'yes'", session: 'bystander' }],
@@ -734,7 +649,7 @@ add('isolation', 'a sessionless run leaves nothing for the next sessionless run'
 });
 add('isolation', 'the global names of a fresh session are exactly those of a sessionless run', 'Reflect.ownKeys(globalThis).map(String).sort().join()', async (r, h) => {
   ok(r);
-  const baseline = await h.js('Reflect.ownKeys(globalThis).map(String).sort().join()');
+  const baseline = await h.run('Reflect.ownKeys(globalThis).map(String).sort().join()');
   expect(r.result).toBe(baseline.result);
 }, {
   before: [{ code: "var secretA = 1; globalThis.secretB = 2;", session: 'iso-names-a' }],
@@ -759,12 +674,12 @@ rows.push({
   category: 'isolation',
   name: 'reset_session drops only the named session',
   run: async (h) => {
-    await h.js("var keepMe = 'k'", { session: 'iso-keep' });
-    await h.js("var dropMe = 'd'", { session: 'iso-drop' });
+    await h.run("var keepMe = 'k'", { session: 'iso-keep' });
+    await h.run("var dropMe = 'd'", { session: 'iso-drop' });
     const reset = await h.srv.call('reset_session', { session: 'iso-drop' });
     expect(reset.structuredContent).toEqual({ session: 'iso-drop', existed: true });
-    expect((await h.js('typeof keepMe', { session: 'iso-keep' })).result).toBe('string');
-    expect((await h.js('typeof dropMe', { session: 'iso-drop' })).result).toBe('undefined');
+    expect((await h.run('typeof keepMe', { session: 'iso-keep' })).result).toBe('string');
+    expect((await h.run('typeof dropMe', { session: 'iso-drop' })).result).toBe('undefined');
     await h.srv.call('reset_session', { session: 'iso-keep' });
     await h.srv.call('reset_session', { session: 'iso-drop' });
   },
@@ -774,9 +689,9 @@ rows.push({
   name: 'a spinning session does not delay another session',
   run: async (h) => {
     let spinnerDone = false;
-    const spinner = h.js('while (true) {}', { session: 'iso-spin', timeoutMs: 1500 }).finally(() => (spinnerDone = true));
+    const spinner = h.run('while (true) {}', { session: 'iso-spin', timeoutMs: 1500 }).finally(() => (spinnerDone = true));
     await new Promise((r) => setTimeout(r, 100));
-    const quick = await h.js('6 * 7', { session: 'iso-quick' });
+    const quick = await h.run('6 * 7', { session: 'iso-quick' });
     expect(quick.result).toBe(42);
     expect(spinnerDone, 'the quick session had to wait for the spinning one').toBe(false);
     timedOut(await spinner);
@@ -789,9 +704,9 @@ rows.push({
   name: "a session that hits the memory limit does not touch another session's state",
   server: 'lowmem',
   run: async (h) => {
-    await h.js("var mine = 'intact'", { session: 'iso-mem-b' });
-    memoryStopped(await h.js('const k = []; for (;;) k.push(new Uint8Array(1 << 20))', { session: 'iso-mem-a' }));
-    const b = await h.js('mine', { session: 'iso-mem-b' });
+    await h.run("var mine = 'intact'", { session: 'iso-mem-b' });
+    memoryStopped(await h.run('const k = []; for (;;) k.push(new Uint8Array(1 << 20))', { session: 'iso-mem-a' }));
+    const b = await h.run('mine', { session: 'iso-mem-b' });
     expect(b.result).toBe('intact');
     expect(b.stderr).toBe('');
   },
@@ -801,13 +716,13 @@ rows.push({
 // QuickJS (`list_empty(&rt->gc_obj_list)`) and the NEXT sessionless run on that worker failed with E_INTERNAL.
 add('isolation', 'an awaited cell whose value is an object does not break the next sessionless run', 'await 0; const o = { a: 1 }; o', async (r, h) => {
   okWith({ a: 1 })(r);
-  const next = await h.js('1 + 1');
+  const next = await h.run('1 + 1');
   expect(next.exitCode, brief(next)).toBe(0);
   expect(next.result).toBe(2);
 });
 add('isolation', 'a rejected promise as the completion value does not break the next sessionless run', "Promise.reject(new Error('rejected'))", async (r, h) => {
   guestError('Error')(r);
-  const next = await h.js('1 + 1');
+  const next = await h.run('1 + 1');
   expect(next.exitCode, brief(next)).toBe(0);
   expect(next.result).toBe(2);
 });
@@ -819,244 +734,12 @@ rows.push({
   run: async (h) => {
     const failures: string[] = [];
     for (let i = 0; i < 8; i++) {
-      await h.js("throw { name: 'N'.repeat(300) }");
-      const next = await h.js('1 + 1');
+      await h.run("throw { name: 'N'.repeat(300) }");
+      const next = await h.run('1 + 1');
       if (next.result !== 2) failures.push(next.error?.code ?? 'no result');
     }
     expect(failures).toEqual([]);
   },
 });
 
-// ---- the harness ----------------------------------------------------------------------------------------
-
-const servers: Partial<Record<Target, TestServer>> = {};
-const keyDirSnapshots = new Map<string, string>();
-let canaryStat: fs.BigIntStats;
-let atimeWorks = false;
-
-function snapshotDir(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else {
-        const st = fs.statSync(p);
-        out.push(`${p} ${st.size} ${st.mtimeMs} ${st.mode.toString(8)} ${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`);
-      }
-    }
-  };
-  walk(dir);
-  return out.sort().join('\n');
-}
-
-function needlesFor(code: string): Array<{ label: string; test: (s: string) => boolean }> {
-  const list: Array<[string, string]> = [
-    ['repo root', ROOT],
-    ['/work path', '/work/'],
-    ['node_modules', 'node_modules'],
-    ['dist/', 'dist/'],
-    ['file URL', 'file://'],
-    ['environment value', ENV_SECRET],
-    ['canary content', CANARY_CONTENT],
-    ['canary dir', canaryDir],
-    ['home dir', `${os.homedir()}/`],
-    ...Object.values(servers).map((s) => ['key dir', s!.keyDir] as [string, string]),
-  ];
-  const needles = list.filter(([, n]) => n.length > 1 && !code.includes(n)).map(([label, n]) => ({ label, test: (s: string) => s.includes(n) }));
-  if (HOSTNAME && !code.includes(HOSTNAME)) {
-    const esc = HOSTNAME.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const re = HOSTNAME.length >= 8 ? new RegExp(esc) : new RegExp(`(^|[^A-Za-z0-9_-])${esc}([^A-Za-z0-9_-]|$)`);
-    needles.push({ label: 'hostname', test: (s) => re.test(s) });
-  }
-  return needles;
-}
-
-function assertNoLeaks(value: unknown, code: string): void {
-  const { capsule: _capsule, ...rest } = (value ?? {}) as Record<string, unknown>;
-  const text = JSON.stringify(rest) ?? '';
-  for (const n of needlesFor(code)) expect(n.test(text), `the guest got back the host's ${n.label}: ${text.slice(0, 500)}`).toBe(false);
-}
-
-function makeHarness(srv: TestServer): Harness {
-  const js = async (code: string, extra: Record<string, unknown> = {}): Promise<Outcome> => {
-    const t0 = Date.now();
-    const raw = await srv.call('run_js', { code, ...extra }, { timeout: 60_000 });
-    const sc = raw.structuredContent ?? {};
-    return { ...sc, wallMs: Date.now() - t0, raw } as Outcome;
-  };
-  return { srv, js };
-}
-
-function assertInvariants(r: Outcome, code: string): void {
-  const sc = r.raw.structuredContent;
-  expect(sc, `no structuredContent: ${JSON.stringify(r.raw).slice(0, 500)}`).toBeTruthy();
-  expect([0, 1, 124, 130, 137]).toContain(r.exitCode);
-  expect(r.raw.isError).toBe(r.exitCode !== 0);
-  if (r.exitCode !== 0) expect(r.error?.code).toMatch(/^E_[A-Z_]+$/);
-  else expect(r.error).toBeUndefined();
-  const fromText = JSON.parse(r.raw.content[0].text);
-  for (const k of new Set([...Object.keys(fromText), ...Object.keys(sc)])) {
-    const a = JSON.stringify(fromText[k]) ?? '', b = JSON.stringify(sc[k]) ?? '';
-    let i = 0;
-    while (i < a.length && a[i] === b[i]) i++;
-    expect(a === b, `text block and structuredContent differ in ${k} at ${i} of ${a.length}/${b.length}: ${JSON.stringify(a.slice(Math.max(0, i - 20), i + 20))} vs ${JSON.stringify(b.slice(Math.max(0, i - 20), i + 20))}`).toBe(true);
-  }
-  expect(Buffer.byteLength(r.stdout)).toBeLessThanOrEqual(CAP);
-  expect(Buffer.byteLength(r.stderr)).toBeLessThanOrEqual(CAP);
-  wellFormed(r.stdout);
-  wellFormed(r.stderr);
-  assertNoLeaks(sc, code);
-}
-
-async function stillAnswers(h: Harness): Promise<void> {
-  const r = await h.js('1 + 1');
-  expect(r.exitCode, `the server did not answer the next call: ${brief(r)}`).toBe(0);
-  expect(r.result).toBe(2);
-}
-
-/** Wait until a fresh server answers `1 + 1` promptly. */
-async function warmUp(h: Harness): Promise<void> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const r = await h.js('1 + 1').catch(() => undefined);
-    if (r?.result === 2 && r.wallMs < 1000) return;
-    if (Date.now() > end) throw new Error(`the server did not warm up: ${r ? brief(r) : 'no answer'}`);
-    await new Promise((res) => setTimeout(res, 200));
-  }
-}
-
-/** Bring a fragile server back to a state where it answers (after an earlier bug row). */
-async function settle(h: Harness): Promise<void> {
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const r = await h.js('1 + 1').catch(() => undefined);
-    if (r?.result === 2) {
-      const again = await h.js('1 + 1').catch(() => undefined);
-      if (again?.result === 2) return;
-    }
-    if (Date.now() > end) throw new Error('the fragile server did not recover');
-    await new Promise((res) => setTimeout(res, 300));
-  }
-}
-
-async function runRow(row: Row): Promise<void> {
-  const target = row.server ?? (row.bug ? 'fragile' : 'main');
-  const h = makeHarness(servers[target]!);
-  if (row.bug) await settle(h);
-  const sessions = new Set<string>();
-  for (const b of row.before ?? []) {
-    if (b.session) sessions.add(b.session);
-    await h.js(b.code, b.session ? { session: b.session } : {});
-  }
-  if (typeof row.args?.session === 'string') sessions.add(row.args.session);
-  try {
-    if (row.run) {
-      await row.run(h);
-    } else {
-      const code = typeof row.code === 'function' ? row.code(ctx) : row.code;
-      const args = { ...(code === undefined ? {} : { code }), ...row.args };
-      const t0 = Date.now();
-      const raw = await h.srv.call('run_js', args, { timeout: 60_000 });
-      const r = { ...(raw.structuredContent ?? {}), wallMs: Date.now() - t0, raw } as Outcome;
-      const allCode = [code ?? '', ...(row.before ?? []).map((b) => b.code)].join('\n');
-      if (row.refused) assertNoLeaks({ content: raw.content }, allCode);
-      else assertInvariants(r, allCode);
-      await row.expect?.(r, h);
-    }
-  } finally {
-    for (const s of sessions) await h.srv.call('reset_session', { session: s }).catch(() => undefined);
-  }
-  await stillAnswers(h);
-}
-
-beforeAll(async () => {
-  // The canary: atime older than mtime, so any read (relatime) would move atime.
-  fs.writeFileSync(canaryPath, CANARY_CONTENT, { mode: 0o644 });
-  fs.utimesSync(canaryPath, new Date('2001-01-01T00:00:00Z'), new Date('2002-01-01T00:00:00Z'));
-  // Does this filesystem record reads at all? Prove the sensor on a twin file.
-  const twin = path.join(canaryDir, 'sensor.txt');
-  fs.writeFileSync(twin, 'x');
-  fs.utimesSync(twin, new Date('2001-01-01T00:00:00Z'), new Date('2002-01-01T00:00:00Z'));
-  const a0 = fs.statSync(twin).atimeMs;
-  fs.readFileSync(twin);
-  atimeWorks = fs.statSync(twin).atimeMs !== a0;
-  fs.rmSync(twin);
-  canaryStat = fs.statSync(canaryPath, { bigint: true });
-
-  const env = { WSM_TEST_SECRET: ENV_SECRET, SANDBOX_TEST_TOKEN: ENV_SECRET };
-  const targets = [...new Set([...rows.map((r) => r.server ?? (r.bug ? 'fragile' : 'main')), 'main'])] as Target[];
-  await Promise.all(targets.map(async (t) => (servers[t] = withUtf8SafeStdout(await startServer(SERVER_ARGS[t], env)))));
-  // The signing keys live in <keyDir>/k (startServer passes --key-dir <keyDir>/k); the server may keep
-  // other state (e.g. a capsule store) next to them, which legitimately changes.
-  for (const s of Object.values(servers)) keyDirSnapshots.set(path.join(s!.keyDir, 'k'), snapshotDir(path.join(s!.keyDir, 'k')));
-  // Warm up: the corpus measures attacks, not cold starts (a busy machine can make a first run slow).
-  await Promise.all(Object.values(servers).map((s) => warmUp(makeHarness(s!))));
-});
-
-afterAll(async () => {
-  await Promise.all(Object.values(servers).map((s) => s!.close()));
-  fs.rmSync(canaryDir, { recursive: true, force: true });
-});
-
-describe('the corpus', () => {
-  it('has at least 80 rows in the six categories', () => {
-    const counts = Object.fromEntries(CATEGORIES.map((c) => [c, rows.filter((r) => r.category === c).length]));
-    console.error(`[js-corpus] rows by category: ${JSON.stringify(counts)}; total ${rows.length}; confirmed-bug rows ${rows.filter((r) => r.bug).length}`);
-    expect(rows.length).toBeGreaterThanOrEqual(80);
-    for (const c of CATEGORIES) expect(counts[c]).toBeGreaterThan(0);
-    expect(new Set(rows.map((r) => `${r.category}/${r.name}`)).size).toBe(rows.length);
-  });
-});
-
-for (const category of CATEGORIES) {
-  describe(category, () => {
-    for (const row of rows.filter((r) => r.category === category)) {
-      // WSM_SHOW_BUGS=1 runs the confirmed-bug rows as ordinary tests, to see how each one fails.
-      if (row.bug && process.env.WSM_SHOW_BUGS !== '1') it.fails(`${row.name} [confirmed bug]`, () => runRow(row), 60_000);
-      else it(row.name, () => runRow(row), 60_000);
-    }
-  });
-}
-
-describe('after the whole corpus', () => {
-  it('left the canary file untouched: not read, not written, not replaced', () => {
-    expect(fs.readdirSync(canaryDir)).toEqual(['canary.txt']);
-    const now = fs.statSync(canaryPath, { bigint: true });
-    expect(now.ino).toBe(canaryStat.ino);
-    expect(now.size).toBe(canaryStat.size);
-    expect(now.mtimeNs).toBe(canaryStat.mtimeNs);
-    expect(now.ctimeNs).toBe(canaryStat.ctimeNs);
-    if (atimeWorks) expect(now.atimeNs).toBe(canaryStat.atimeNs);
-    else console.error('[js-corpus] this filesystem does not record reads (atime); the read check of the canary was skipped');
-    // Read last: reading moves atime.
-    expect(fs.readFileSync(canaryPath, 'utf8')).toBe(CANARY_CONTENT);
-  });
-
-  it('left every server key directory unchanged', () => {
-    for (const [dir, snap] of keyDirSnapshots) expect(snapshotDir(dir)).toBe(snap);
-  });
-
-  it('left each server with exactly one sandbox host', async () => {
-    for (const [name, s] of Object.entries(servers)) {
-      const end = Date.now() + 10_000;
-      while (s!.hostPids().length !== 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
-      expect(s!.hostPids(), name).toHaveLength(1);
-    }
-  });
-
-  it('every byte every server wrote to stdout is JSON-RPC', () => {
-    for (const [name, s] of Object.entries(servers)) {
-      const lines = s!.assertStdoutIsJsonRpc();
-      expect(lines, name).toBeGreaterThan(1);
-    }
-  });
-
-  it('the servers never logged a host path of the guest to stdout (stderr is the log channel)', () => {
-    for (const s of Object.values(servers)) {
-      const text = Buffer.concat(s!.transport.raw).toString('utf8');
-      expect(text).not.toContain(ENV_SECRET);
-      expect(text).not.toContain(CANARY_CONTENT);
-    }
-  });
-});
+defineCorpus({ label: 'js-corpus', tool: 'run_js', rows, minRows: 80, serverArgs: SERVER_ARGS, cap: CAP, probe: { code: '1 + 1', result: 2 } });
