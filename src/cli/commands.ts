@@ -15,6 +15,7 @@ import { diagnose, gradeOf, meets, GRADES, type Grade } from '../front/doctor.js
 import { createLogger } from '../front/logger.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
+import { loadWheels } from '../front/policy/python-schema.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 
 export interface CommandOptions {
@@ -142,9 +143,10 @@ export async function runFile(o: CommandOptions): Promise<number> {
   const language = ext === '.py' ? 'python' : ext === '.js' || ext === '.mjs' || ext === '.cjs' ? 'js' : usage(`run: cannot tell the language of ${file} (use .js or .py)`);
   const code = fs.readFileSync(file, 'utf8');
   const logger = createLogger(o.settings.logLevel === 'info' ? 'warn' : o.settings.logLevel);
+  const wheels = loadWheels(o.settings.policy.python, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 } });
-  const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger });
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 }, wheels });
+  const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger, wheels });
   try {
     const r = await runner.run({ language, code });
     process.stdout.write(r.stdout);

@@ -24,6 +24,8 @@ export interface SandboxClientOptions {
   /** Extra time the front waits past a run's own deadline before it kills a wedged host. */
   frontBackstopMs?: number;
   startTimeoutMs?: number;
+  /** The policy's Python wheels, sent to every host once at start (runs name them by digest). */
+  wheels?: ReadonlyArray<{ filename: string; data: Uint8Array }>;
 }
 
 interface Pending {
@@ -147,6 +149,7 @@ export class SandboxClient extends EventEmitter {
         spares: this.options.spares ?? { js: 1, python: 0 },
         memMb: this.options.memMb,
         graceMs: this.options.graceMs ?? 200,
+        ...(this.options.wheels?.length ? { wheels: this.options.wheels.map((w) => ({ filename: w.filename, data: w.data })) } : {}),
       });
     });
   }

@@ -35,6 +35,8 @@ export const InitMessage = z.strictObject({
   memMb: z.number().int().min(1).max(65_536),
   /** Grace between the soft stop and `worker.terminate()`. */
   graceMs: z.number().int().min(1).max(10_000),
+  /** The policy's Python wheels; a run gets only those whose bytes match a digest in its capsule. */
+  wheels: z.array(z.strictObject({ filename: z.string().max(255), data: Bytes })).max(1000).optional(),
 });
 
 export const RunMessage = z.strictObject({

@@ -25,6 +25,7 @@ import type { JsonValue } from '../../protocol/json.js';
 import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyodide/boot.js';
 import { PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
 import { emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
+import { installWheelFinder, type WheelShelf } from './pyodide/packages.js';
 import { closeHostStdin, cutPyodideEntryPoints, hardenRealm } from './pyodide/realm.js';
 import {
   CONTROL_PY_SIGNAL,
@@ -336,6 +337,7 @@ class PyodideInstance implements RuntimeInstance {
     private readonly control: Int32Array,
     private readonly memMb: number,
     private readonly tree: GuestTree,
+    private readonly wheels: WheelShelf,
   ) {}
 
   async run(code: string, ctx: RunContext): Promise<RunOutcome> {
@@ -343,6 +345,7 @@ class PyodideInstance implements RuntimeInstance {
     if (this.broken) return this.broken;
     const early = ctx.stopReason();
     if (early !== StopReason.NONE) return stopOutcome(early, false, ctx.limits);
+    this.wheels.beginRun(ctx.packages);
     return runWithFiles(this.tree, ctx.files, (text) => ctx.output.write('stderr', text), () => this.runCode(code, ctx));
   }
 
@@ -517,6 +520,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
   let runner: Runner | undefined;
   let gate: SchedulerGate | undefined;
   let tree: GuestTree | undefined;
+  let wheels: WheelShelf | undefined;
   let setInterruptBuffer: ((buffer: Int32Array) => void) | undefined;
   let instanceCreated = false;
   let realmHardened = false;
@@ -559,6 +563,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     installScheduler.destroy();
     fns.destroy();
     ns.destroy();
+    wheels = installWheelFinder((code, globals) => runPython(code, { globals, filename: SANDBOX_FILENAME }), freshDict, tree);
 
     if (layer('python')) {
       const hardenNs = freshDict();
@@ -601,7 +606,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
 
     async createInstance(instanceOptions: InstanceOptions): Promise<RuntimeInstance> {
       if (loading) await loading;
-      if (!booted || !runner || !gate || !tree || !setInterruptBuffer) throw new SandboxError(ErrorCode.INTERNAL, 'the Python runtime is not loaded');
+      if (!booted || !runner || !gate || !tree || !wheels || !setInterruptBuffer) throw new SandboxError(ErrorCode.INTERNAL, 'the Python runtime is not loaded');
       if (instanceCreated) {
         throw new SandboxError(ErrorCode.INTERNAL, 'a Python worker holds exactly one interpreter; start a new worker for a fresh state');
       }
@@ -617,7 +622,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
       booted.cap.bytes = capBytes;
       const control = instanceOptions.control;
       setInterruptBuffer(signalSlot(control));
-      return new PyodideInstance(booted, runner, output, gate, control, instanceOptions.memMb, tree);
+      return new PyodideInstance(booted, runner, output, gate, control, instanceOptions.memMb, tree, wheels);
     },
   };
   return adapter;

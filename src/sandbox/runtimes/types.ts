@@ -83,6 +83,12 @@ export interface FileChange {
   deleted?: boolean;
 }
 
+/** A Python wheel a run may import from (`python.packagesDir`), its bytes checked against the capsule. */
+export interface PythonPackage {
+  filename: string;
+  data: Uint8Array;
+}
+
 export interface RunContext {
   limits: GuestLimits;
   /** Absolute epoch-ms deadline of this run. */
@@ -106,6 +112,8 @@ export interface RunContext {
    * at all in the guest.
    */
   fetch?: (request: GuestFetchRequest) => Promise<GuestFetchResult>;
+  /** Python only: the wheels `import` may unpack (absent: the standard library only). */
+  packages?: PythonPackage[];
 }
 
 /** A request as the guest asked for it; the front validates every part of it again. */
