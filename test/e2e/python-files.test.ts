@@ -224,6 +224,37 @@ out`,
 });
 
 describe('limits of the files in run_python', () => {
+  it('bounds file contents by the memory limit: a write past it fails with ENOSPC, and the interpreter goes on', async () => {
+    const r = await py(
+      `import errno, os
+def attempt(fn):
+    try:
+        fn()
+        return 'no limit'
+    except OSError as e:
+        return errno.errorcode.get(e.errno)
+def grow():
+    with open('/home/pyodide/big', 'wb') as f:
+        f.truncate(300 * 1024 * 1024)
+chunk = b'x' * (64 * 1024 * 1024)
+def write():
+    with open('/tmp/big', 'wb') as f:
+        for i in range(6):
+            f.write(chunk)
+outcome = [attempt(grow), attempt(write)]
+for p in ('/home/pyodide/big', '/tmp/big'):
+    if os.path.exists(p):
+        os.remove(p)
+open('/tmp/after.txt', 'w').write('fine')
+outcome`,
+      { session: 'py-mem' },
+    );
+    expect(r.structuredContent).toMatchObject({ exitCode: 0, result: ['ENOSPC', 'ENOSPC'] });
+    expect(r.structuredContent.files).toEqual([]);
+    await stillAnswers();
+  });
+
+
   it('fails a run whose files exceed the quota with E_QUOTA_EXCEEDED, keeping the session files as they were', async () => {
     const first = await py(`open('/output/keep.txt', 'w').write('k' * 600)\nopen('/tmp/other.txt', 'w').write('o')\n'ok'`, { session: 'py-q' }, small);
     expect(first.structuredContent).toMatchObject({ exitCode: 0, result: 'ok' });

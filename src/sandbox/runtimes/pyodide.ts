@@ -24,7 +24,7 @@ import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
 import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyodide/boot.js';
 import { PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
-import { emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
+import { capFileMemory, emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
 import { installWheelFinder, type WheelShelf } from './pyodide/packages.js';
 import { closeHostStdin, cutPyodideEntryPoints, hardenRealm } from './pyodide/realm.js';
 import {
@@ -546,6 +546,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     py.setStdout(output.writer('stdout'));
     py.setStderr(output.writer('stderr'));
     tree = emscriptenTree(b.module.FS);
+    capFileMemory(b.module, () => b.cap.bytes);
 
     const freshDict = () => runPython('dict()') as PyDictLike;
     const ns = freshDict();

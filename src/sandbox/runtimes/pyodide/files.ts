@@ -405,3 +405,59 @@ export async function runWithFiles(
   for (const note of collected.notes) stderr(`[files: ${note}]\n`);
   return collected.changes.length === 0 ? outcome : { ...outcome, files: collected.changes };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory of the in-memory filesystem
+// ---------------------------------------------------------------------------------------------
+
+interface MemNode {
+  mode: number;
+  contents?: { length: number } | null;
+  name_next?: MemNode | null;
+}
+
+/**
+ * Bounds the bytes MEMFS holds in file contents to `limit()` (the policy's memory limit). File
+ * contents live in the worker's JavaScript memory, outside the capped WebAssembly heap, so without
+ * this a guest writing gigabytes to a file would grow the sandbox host until the run's timeout.
+ * A growth past the bound fails the write with ENOSPC (Python: OSError "No space left on device").
+ * Counted: every file reachable by name, plus every open file (an unlinked file can still be written).
+ */
+export function capFileMemory(module: Record<string, unknown>, limit: () => number): void {
+  const MEMFS = module['MEMFS'] as Record<string, unknown> | undefined;
+  const FS = module['FS'] as { nameTable?: Array<MemNode | null>; streams?: Array<{ node?: MemNode } | null>; isFile(mode: number): boolean; ErrnoError: new (errno: number) => Error } | undefined;
+  const ENOSPC = (module['ERRNO_CODES'] as Record<string, number> | undefined)?.['ENOSPC'];
+  const expand = MEMFS?.['expandFileStorage'];
+  const resize = MEMFS?.['resizeFileStorage'];
+  if (!MEMFS || !FS || typeof expand !== 'function' || typeof resize !== 'function' || typeof ENOSPC !== 'number') {
+    throw new Error('unexpected Pyodide build: MEMFS storage functions are missing');
+  }
+  const ErrnoError = FS.ErrnoError;
+  const isFile = FS.isFile.bind(FS);
+  const used = (): number => {
+    const seen = new Set<MemNode>();
+    let total = 0;
+    const add = (node: MemNode | null | undefined) => {
+      if (!node || seen.has(node)) return;
+      seen.add(node);
+      if (isFile(node.mode) && node.contents) total += node.contents.length;
+    };
+    for (const head of FS.nameTable ?? []) for (let n = head; n; n = n.name_next ?? null) add(n);
+    for (const s of FS.streams ?? []) add(s?.node);
+    return total;
+  };
+  const check = (node: MemNode, capacity: number) => {
+    const before = node.contents?.length ?? 0;
+    if (capacity > before && used() + (capacity - before) > limit()) throw new ErrnoError(ENOSPC);
+  };
+  MEMFS['expandFileStorage'] = function expandFileStorage(this: unknown, node: MemNode, newCapacity: number): unknown {
+    const before = node.contents?.length ?? 0;
+    // MEMFS doubles small files and grows large ones by 1/8: check the size it will allocate.
+    check(node, Math.max(newCapacity, before < 1024 * 1024 ? before * 2 : Math.floor(before * 1.125)));
+    return (expand as (n: MemNode, c: number) => unknown).call(this, node, newCapacity);
+  };
+  MEMFS['resizeFileStorage'] = function resizeFileStorage(this: unknown, node: MemNode, newSize: number): unknown {
+    check(node, newSize);
+    return (resize as (n: MemNode, s: number) => unknown).call(this, node, newSize);
+  };
+}
