@@ -134,11 +134,11 @@ function removeTree(tree: GuestTree, path: string): void {
   // Depth-first without recursion: a guest may have nested directories very deeply.
   const stack: Array<{ path: string; listed: boolean }> = [{ path, listed: false }];
   while (stack.length > 0) {
-    const top2 = stack[stack.length - 1]!;
-    if (!top2.listed) {
-      top2.listed = true;
-      for (const name of tree.list(top2.path)) {
-        const child = join(top2.path, name);
+    const current = stack[stack.length - 1]!;
+    if (!current.listed) {
+      current.listed = true;
+      for (const name of tree.list(current.path)) {
+        const child = join(current.path, name);
         const e = tree.lstat(child);
         if (e === undefined) continue;
         if (e.kind === 'dir') stack.push({ path: child, listed: false });
@@ -147,7 +147,7 @@ function removeTree(tree: GuestTree, path: string): void {
       continue;
     }
     stack.pop();
-    tree.rmdir(top2.path);
+    tree.rmdir(current.path);
   }
 }
 
