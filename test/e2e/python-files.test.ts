@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { startServer, warmUpPython, type TestServer } from '../helpers/server.js';
 
 let srv: TestServer;
 /** A server whose policy has a small quota and a read-only prefix. */
@@ -55,12 +55,12 @@ beforeAll(async () => {
     JSON.stringify({ filesystem: { writable: ['/tmp', '/output'], readonly: ['/ref'], quotaBytes: 1024, maxFileBytes: 800, maxFiles: 5 } }),
   );
   [srv, small] = await Promise.all([
-    startServer(['--timeout', '8000', '--max-memory', '256']),
-    startServer(['--policy', policyFile, '--timeout', '8000', '--max-memory', '256']),
+    startServer(['--timeout', '20000', '--max-memory', '256']),
+    startServer(['--policy', policyFile, '--timeout', '20000', '--max-memory', '256']),
   ]);
   // The first Python call of a server waits for the interpreter snapshot.
-  await Promise.all([py('1'), py('1', {}, small)]);
-}, 240_000);
+  await Promise.all([warmUpPython(srv), warmUpPython(small)]);
+}, 600_000);
 
 afterAll(async () => {
   await Promise.all([srv?.close(), small?.close()]);
@@ -236,10 +236,10 @@ def attempt(fn):
 def grow():
     with open('/home/pyodide/big', 'wb') as f:
         f.truncate(300 * 1024 * 1024)
-chunk = b'x' * (64 * 1024 * 1024)
+chunk = b'x' * (96 * 1024 * 1024)
 def write():
     with open('/tmp/big', 'wb') as f:
-        for i in range(6):
+        for i in range(3):
             f.write(chunk)
 outcome = [attempt(grow), attempt(write)]
 for p in ('/home/pyodide/big', '/tmp/big'):

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startServer, type TestServer } from '../helpers/server.js';
+import { runCli, startServer, warmUpPython, type TestServer } from '../helpers/server.js';
 import { buildWheel } from '../helpers/wheels.js';
 // The built modules, for the host-level test (SandboxClient spawns the built host next to itself).
 import type * as ClientModule from '../../src/front/sandbox-client.js';
@@ -51,8 +51,8 @@ beforeAll(async () => {
     startServer(['--policy', policy, '--timeout', '8000', '--max-memory', '256']),
     startServer(['--timeout', '8000', '--max-memory', '256']),
   ]);
-  await Promise.all([py('1'), py('1', {}, plain)]);
-}, 240_000);
+  await Promise.all([warmUpPython(srv), warmUpPython(plain)]);
+}, 600_000);
 
 afterAll(async () => {
   await Promise.all([srv?.close(), plain?.close()]);
@@ -187,7 +187,10 @@ describe('the sandbox host checks the wheel bytes against the signed capsule', (
         }),
       );
     // The host holds the tampered bytes: a capsule signed over the real wheel must be refused.
-    const sandbox = new SandboxClient({ publicKeys: signer.publicKeys(), logger: createLogger('silent'), memMb: 256, spares: { js: 0, python: 0 }, wheels: [{ filename, data: tampered }] });
+    const sandbox = new SandboxClient({ publicKeys: signer.publicKeys(), logger: createLogger('silent'), memMb: 256, spares: { js: 0, python: 0 }, wheels: [{ filename, data: tampered }],
+      // The host's first Python run waits for the interpreter snapshot: slow on a loaded machine.
+      frontBackstopMs: 200_000,
+    });
     try {
       await sandbox.start();
       let error: any;
@@ -202,11 +205,12 @@ describe('the sandbox host checks the wheel bytes against the signed capsule', (
       // The host still answers: a capsule naming exactly the bytes it holds runs (and finds that
       // wheel damaged, which is what it is).
       const ok = await sandbox.run(capsuleFor(tampered), [], 8000);
+      expect(ok.stdout).not.toContain('EXECUTED');
       expect(ok.error?.message).toMatch(/demo_pkg-1\.2\.3-py3-none-any\.whl/);
     } finally {
       await sandbox.close();
     }
-  }, 120_000);
+  }, 240_000);
 });
 
 describe('stdout purity', () => {
