@@ -16,6 +16,7 @@ import { osLayerSummary } from '../front/os-layers.js';
 import { createLogger } from '../front/logger.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
+import { loadWheels } from '../front/policy/python-schema.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
@@ -151,15 +152,16 @@ export async function runFile(o: CommandOptions): Promise<number> {
     ext === '.py' ? 'python' : typescript || ext === '.js' || ext === '.mjs' || ext === '.cjs' ? 'js' : usage(`run: cannot tell the language of ${file} (use .js, .ts or .py)`);
   const code = fs.readFileSync(file, 'utf8');
   const logger = createLogger(o.settings.logLevel === 'info' ? 'warn' : o.settings.logLevel);
+  const wheels = loadWheels(o.settings.policy.python, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
   // A one-shot Python run uses the cached snapshot when it verifies, but never waits to make one.
   const pythonSnapshot =
     language === 'python' && o.settings.cacheDir !== 'off'
       ? new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer).load(publicKeys).then((r) => (r.ok ? r.data : undefined))
       : undefined;
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 }, pythonSnapshot });
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 }, pythonSnapshot, wheels });
   const mounts = await openMounts(o.settings.policy.filesystem, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
-  const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger, mounts });
+  const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger, mounts, wheels });
   try {
     const r = await runner.run({ language, code, typescript });
     process.stdout.write(r.stdout);

@@ -8,6 +8,7 @@ import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js
 import { loadRegistry } from '../front/capsule/registry.js';
 import { CapsuleStore, defaultStoreDir } from '../front/capsule/store.js';
 import { createLogger } from '../front/logger.js';
+import { loadWheels } from '../front/policy/python-schema.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
@@ -24,6 +25,8 @@ export async function serve(settings: Settings): Promise<void> {
 
   const logger = createLogger(settings.logLevel);
   const keyDir = settings.keyDir ?? defaultKeyDir();
+  // A bad python.packagesDir is a configuration error (exit 2), found before anything starts.
+  const wheels = loadWheels(settings.policy.python, { homeDir: os.homedir(), keyDir });
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
   const mounts = await openMounts(settings.policy.filesystem, { homeDir: os.homedir(), keyDir });
   // Python's snapshot is read (or made, once per build) alongside the host's start.
@@ -34,14 +37,14 @@ export async function serve(settings: Settings): Promise<void> {
     settings.cacheDir === 'off'
       ? undefined
       : providePythonSnapshot({ cache: new SnapshotCache(settings.cacheDir ?? defaultCacheDir(), signer), publicKeys, logger, makeAfter, signal: stopMaking.signal });
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 }, pythonSnapshot });
+  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 }, pythonSnapshot, wheels });
   const audit =
     settings.auditLog === 'off'
       ? undefined
       : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests, onError: (m) => logger.error(m) });
   const storeDir = settings.capsuleStore ?? defaultStoreDir(keyDir);
   const store = storeDir === 'off' ? undefined : new CapsuleStore({ dir: storeDir, onError: (m) => logger.warn(m) });
-  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts });
+  const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts, wheels });
   // Only verified manifests become tools; a bad one is named on stderr and skipped.
   const registry = settings.registryDir ? loadRegistry(settings.registryDir) : { tools: [], rejected: [] };
   for (const r of registry.rejected) logger.warn({ file: r.file, reason: r.reason }, 'registry capsule rejected: not registered');

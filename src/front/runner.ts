@@ -8,6 +8,7 @@ import { ErrorCode, SandboxError, exitCodeFor, isSandboxError } from '../protoco
 import { isUnder } from '../protocol/guest-paths.js';
 import type { RunOutcomeWire } from '../protocol/messages.js';
 import type { JsonValue } from '../protocol/json.js';
+import type { CapsuleWheel } from '../protocol/python-packages.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { buildCapsuleBody, type CapsuleSigner } from './capsule/signer.js';
 import type { CapsuleStore } from './capsule/store.js';
@@ -64,6 +65,8 @@ export interface RunnerOptions {
   store?: CapsuleStore | undefined;
   /** The policy's host mounts, copied into each new session (validated at policy load). */
   mounts?: MountReader | undefined;
+  /** The policy's Python wheels (python.packagesDir): their digests are signed into every capsule. */
+  wheels?: ReadonlyArray<CapsuleWheel> | undefined;
 }
 
 /** The run's `network` field: every attempt, with the policy's reason where it was blocked. */
@@ -89,6 +92,10 @@ export class Runner {
     const { policy, sandbox } = options;
     this.capsulePolicy = { ...policy };
     delete (this.capsulePolicy as { $schema?: string }).$schema;
+    // The host needs the wheels' digests, never the host directory they came from.
+    (this.capsulePolicy as { python: unknown }).python = {
+      wheels: (options.wheels ?? []).map((w) => ({ filename: w.filename, sha256: w.sha256, size: w.size })),
+    };
     this.gate = new ConcurrencyGate(policy.rate.maxConcurrentRuns, policy.rate.maxQueue);
     this.rate = new RateLimiter(policy.rate.callsPerMinute);
     this.sessions = new SessionManager({

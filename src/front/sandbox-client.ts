@@ -30,6 +30,8 @@ export interface SandboxClientOptions {
    * Hosts started before it settles get it in a message as soon as it does; later ones in `init`.
    */
   pythonSnapshot?: Promise<Uint8Array | undefined>;
+  /** The policy's Python wheels, sent to every host once at start (runs name them by digest). */
+  wheels?: ReadonlyArray<{ filename: string; data: Uint8Array }>;
 }
 
 interface Pending {
@@ -192,6 +194,7 @@ export class SandboxClient extends EventEmitter {
         memMb: this.options.memMb,
         graceMs: this.options.graceMs ?? 200,
         ...(python ? { python } : {}),
+        ...(this.options.wheels?.length ? { wheels: this.options.wheels.map((w) => ({ filename: w.filename, data: w.data })) } : {}),
       });
     });
   }

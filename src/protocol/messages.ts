@@ -40,6 +40,8 @@ export const InitMessage = z.strictObject({
    * follows in a `snapshot` message); neither: the host takes its own at the first Python run.
    */
   python: z.strictObject({ snapshot: Bytes.optional(), pending: z.boolean() }).optional(),
+  /** The policy's Python wheels; a run gets only those whose bytes match a digest in its capsule. */
+  wheels: z.array(z.strictObject({ filename: z.string().max(255), data: Bytes })).max(1000).optional(),
 });
 
 /** The snapshot the front promised in `init` (absent data: it could not make one). */

@@ -19,6 +19,7 @@ import { WorkerPool } from './pool.js';
 import { compilePyodideWasm } from './runtimes/pyodide/package.js';
 import type { GuestFilesystem } from './runtimes/types.js';
 import { selfCheck } from './self-check.js';
+import { WheelStore } from './wheel-store.js';
 
 function send(msg: HostMessage): void {
   if (process.connected) process.send!(msg);
@@ -38,6 +39,7 @@ if (!check.ok) {
 
 let keyring: Keyring | undefined;
 let pool: WorkerPool | undefined;
+let wheels = new WheelStore();
 const inflight = new Map<number, AbortController>();
 /** Network requests waiting for the front's answer, by fetch id. */
 const fetchWaiters = new Map<number, (result: FetchResultWire) => void>();
@@ -111,6 +113,7 @@ async function handleRun(msg: RunMessage): Promise<void> {
         files: guestFilesystem(body.policy.filesystem, msg.files),
         input: body.input,
         network: networkEnabled(body.policy.network),
+        ...(body.language === 'python' ? { packages: wheels.forCapsule(body.policy['python']) } : {}),
       },
       abort.signal,
       (request) => fetchViaFront(msg.id, request, abort.signal),
@@ -159,6 +162,7 @@ process.on('message', (raw: unknown) => {
     case 'init': {
       if (keyring) return log('warn', 'ignored a second init');
       keyring = keyringFromPublicKeys(msg.keyring);
+      wheels = new WheelStore(msg.wheels);
       pool = new WorkerPool({
         spares: msg.spares,
         memMb: msg.memMb,

@@ -1,7 +1,7 @@
 /** Messages between the sandbox host's main thread and one runtime worker thread. */
 import type { MessagePort } from 'node:worker_threads';
 import type { JsonValue } from '../protocol/json.js';
-import type { GuestFetchRequest, GuestFetchResult, GuestFilesystem, GuestLimits, Language, RunOutcome } from './runtimes/types.js';
+import type { GuestFetchRequest, GuestFetchResult, GuestFilesystem, GuestLimits, Language, PythonPackage, RunOutcome } from './runtimes/types.js';
 
 /** What one run asks of a runtime, taken from the verified capsule. */
 export interface GuestRun {
@@ -15,6 +15,8 @@ export interface GuestRun {
   input?: JsonValue | undefined;
   /** The policy enables the network: the guest gets a fetch that goes through the front. */
   network?: boolean | undefined;
+  /** Python wheels the run may import (verified against the capsule by the host). */
+  packages?: PythonPackage[] | undefined;
 }
 
 export interface WorkerData {

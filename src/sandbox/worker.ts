@@ -113,6 +113,7 @@ async function run(req: WorkerRunRequest): Promise<void> {
       ...(req.run.files ? { files: req.run.files } : {}),
       ...(req.run.input !== undefined ? { input: req.run.input } : {}),
       ...(req.run.network ? { fetch: hostFetch, ...(hostFetchSync ? { fetchSync: hostFetchSync } : {}) } : {}),
+      ...(req.run.packages?.length ? { packages: req.run.packages } : {}),
     });
   } catch (e) {
     outcome =

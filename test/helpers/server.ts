@@ -155,3 +155,16 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Waits until `srv` answers a Python call. Its first one waits for the interpreter snapshot, which
+ * on a loaded machine can outlast the front's backstop (the host is then restarted): try again.
+ */
+export async function warmUpPython(srv: TestServer, attempts = 4): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    const r = await srv.call('run_python', { code: '1' }, { timeout: 180_000 }).catch(() => undefined);
+    if (r?.structuredContent?.result === 1) return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  throw new Error(`the server did not answer run_python after ${attempts} attempts`);
+}

@@ -155,47 +155,53 @@ export function validateMounts(
   fsPolicy: Pick<FilesystemPolicy, 'mounts' | 'allowBroadMounts'>,
   dirs: { homeDir: string; keyDir: string },
 ): ResolvedMount[] {
-  const homeForms = dirs.homeDir === '' ? [] : forms(dirs.homeDir);
-  const keyForms = dirs.keyDir === '' ? [] : forms(dirs.keyDir);
-
   return fsPolicy.mounts.map((mount, i) => {
     const name = `filesystem.mounts[${i}] (host "${mount.host}" → guest "${mount.guest}")`;
-    const deny = (why: string): SandboxError =>
-      new SandboxError(ErrorCode.POLICY_DENIED, `mount ${name} refused: ${why}`);
-
-    const resolved = path.resolve(mount.host);
-    let real: string;
-    try {
-      real = realpathSync(resolved);
-    } catch {
-      throw deny('the host directory does not exist');
-    }
-    let isDir = false;
-    try {
-      isDir = statSync(real).isDirectory();
-    } catch {
-      isDir = false;
-    }
-    if (!isDir) throw deny('the host path is not a directory');
-
-    const mountForms = real === resolved ? [resolved] : [resolved, real];
-    const any = (targets: string[], test: (m: string, t: string) => boolean): boolean =>
-      mountForms.some((m) => targets.some((t) => test(m, t)));
-
-    if (any(keyForms, (m, t) => containsOrEquals(t, m) && m !== t)) {
-      throw deny('it lies inside the server key/config directory');
-    }
-    if (fsPolicy.allowBroadMounts) return { host: real, guest: mount.guest, mode: mount.mode };
-
-    if (mountForms.some((m) => path.parse(m).root === m)) {
-      throw deny('it is a filesystem root; set filesystem.allowBroadMounts to allow it');
-    }
-    if (any(homeForms, (m, t) => containsOrEquals(m, t))) {
-      throw deny('it is or contains the home directory; set filesystem.allowBroadMounts to allow it');
-    }
-    if (any(keyForms, (m, t) => containsOrEquals(m, t))) {
-      throw deny('it is or contains the server key/config directory; set filesystem.allowBroadMounts to allow it');
-    }
+    const real = checkHostDirectory(mount.host, { ...dirs, allowBroad: fsPolicy.allowBroadMounts }, (why, broad) =>
+      new SandboxError(ErrorCode.POLICY_DENIED, `mount ${name} refused: ${why}${broad ? '; set filesystem.allowBroadMounts to allow it' : ''}`),
+    );
     return { host: real, guest: mount.guest, mode: mount.mode };
   });
+}
+
+/**
+ * The real path of a host directory the policy hands to the sandbox (a mount, the Python packages
+ * directory), or `deny(why)` thrown. Refused: a path that does not exist or is not a directory;
+ * unless `allowBroad`: a filesystem root, the home directory, the key/config directory, and any
+ * directory that contains one of them (`deny` is told these are `broad`); always: a directory inside
+ * the key/config directory.
+ * Both the `path.resolve`d form and the real path (symlinks followed) of each side are compared.
+ */
+export function checkHostDirectory(
+  host: string,
+  options: { homeDir: string; keyDir: string; allowBroad: boolean },
+  deny: (why: string, broad: boolean) => Error,
+): string {
+  const homeForms = options.homeDir === '' ? [] : forms(options.homeDir);
+  const keyForms = options.keyDir === '' ? [] : forms(options.keyDir);
+  const resolved = path.resolve(host);
+  let real: string;
+  try {
+    real = realpathSync(resolved);
+  } catch {
+    throw deny('the host directory does not exist', false);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(real).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw deny('the host path is not a directory', false);
+
+  const hostForms = real === resolved ? [resolved] : [resolved, real];
+  const any = (targets: string[], test: (m: string, t: string) => boolean): boolean =>
+    hostForms.some((m) => targets.some((t) => test(m, t)));
+
+  if (any(keyForms, (m, t) => containsOrEquals(t, m) && m !== t)) throw deny('it lies inside the server key/config directory', false);
+  if (options.allowBroad) return real;
+  if (hostForms.some((m) => path.parse(m).root === m)) throw deny('it is a filesystem root', true);
+  if (any(homeForms, (m, t) => containsOrEquals(m, t))) throw deny('it is or contains the home directory', true);
+  if (any(keyForms, (m, t) => containsOrEquals(m, t))) throw deny('it is or contains the server key/config directory', true);
+  return real;
 }

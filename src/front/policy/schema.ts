@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { NetworkPolicySchema } from './network-schema.js';
 import { FilesystemPolicySchema } from './filesystem-schema.js';
+import { PythonPolicySchema } from './python-schema.js';
 
 const MiB = 1024 * 1024;
 
@@ -53,6 +54,7 @@ export const PolicySchema = z.strictObject({
   sessions: SessionsSchema.default(SessionsSchema.parse({})),
   rate: RateSchema.default(RateSchema.parse({})),
   env: EnvSchema,
+  python: PythonPolicySchema.default(PythonPolicySchema.parse({})),
 });
 
 export type Policy = z.output<typeof PolicySchema>;

@@ -16,12 +16,17 @@
  *  Always on: `js` is an empty object, stdin is EOF (never fd 0), output only through the sink,
  *  WebAssembly memory capped at memMb, no event-loop callback runs outside a run.
  * Outside all of them: the sandbox host's permission model and no code generation from strings.
+ *
+ * Files: each run sees exactly the session's files in Pyodide's in-memory filesystem, and what it
+ * changed under the writable prefixes is read back out by pyodide/files.ts.
  */
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
 import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyodide/boot.js';
 import { NETWORK_SOURCE, createNetworkBridge } from './pyodide/network.js';
 import { PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
+import { capFileMemory, emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
+import { installWheelFinder, type WheelShelf } from './pyodide/packages.js';
 import { closeHostStdin, cutPyodideEntryPoints, hardenRealm } from './pyodide/realm.js';
 import {
   CONTROL_PY_SIGNAL,
@@ -335,6 +340,8 @@ class PyodideInstance implements RuntimeInstance {
     private readonly gate: SchedulerGate,
     private readonly control: Int32Array,
     private readonly memMb: number,
+    private readonly tree: GuestTree,
+    private readonly wheels: WheelShelf,
   ) {}
 
   async run(code: string, ctx: RunContext): Promise<RunOutcome> {
@@ -342,7 +349,11 @@ class PyodideInstance implements RuntimeInstance {
     if (this.broken) return this.broken;
     const early = ctx.stopReason();
     if (early !== StopReason.NONE) return stopOutcome(early, false, ctx.limits);
+    this.wheels.beginRun(ctx.packages);
+    return runWithFiles(this.tree, ctx.files, (text) => ctx.output.write('stderr', text), () => this.runCode(code, ctx));
+  }
 
+  private async runCode(code: string, ctx: RunContext): Promise<RunOutcome> {
     const refusalsBefore = this.booted.cap.refusals;
     this.output.begin(ctx);
     runningCtx = ctx;
@@ -514,6 +525,8 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
   let booted: Booted | undefined;
   let runner: Runner | undefined;
   let gate: SchedulerGate | undefined;
+  let tree: GuestTree | undefined;
+  let wheels: WheelShelf | undefined;
   let setInterruptBuffer: ((buffer: Int32Array) => void) | undefined;
   let instanceCreated = false;
   let realmHardened = false;
@@ -538,6 +551,8 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     closeHostStdin(b.module);
     py.setStdout(output.writer('stdout'));
     py.setStderr(output.writer('stderr'));
+    tree = emscriptenTree(b.module.FS);
+    capFileMemory(b.module, () => b.cap.bytes);
 
     const freshDict = () => runPython('dict()') as PyDictLike;
     const ns = freshDict();
@@ -555,6 +570,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     installScheduler.destroy();
     fns.destroy();
     ns.destroy();
+    wheels = installWheelFinder((code, globals) => runPython(code, { globals, filename: SANDBOX_FILENAME }), freshDict, tree);
 
     if (layer('python')) {
       const hardenNs = freshDict();
@@ -604,7 +620,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
 
     async createInstance(instanceOptions: InstanceOptions): Promise<RuntimeInstance> {
       if (loading) await loading;
-      if (!booted || !runner || !gate || !setInterruptBuffer) throw new SandboxError(ErrorCode.INTERNAL, 'the Python runtime is not loaded');
+      if (!booted || !runner || !gate || !tree || !wheels || !setInterruptBuffer) throw new SandboxError(ErrorCode.INTERNAL, 'the Python runtime is not loaded');
       if (instanceCreated) {
         throw new SandboxError(ErrorCode.INTERNAL, 'a Python worker holds exactly one interpreter; start a new worker for a fresh state');
       }
@@ -620,7 +636,7 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
       booted.cap.bytes = capBytes;
       const control = instanceOptions.control;
       setInterruptBuffer(signalSlot(control));
-      return new PyodideInstance(booted, runner, output, gate, control, instanceOptions.memMb);
+      return new PyodideInstance(booted, runner, output, gate, control, instanceOptions.memMb, tree, wheels);
     },
   };
   return adapter;

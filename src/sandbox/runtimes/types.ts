@@ -88,6 +88,12 @@ export interface FileChange {
   deleted?: boolean;
 }
 
+/** A Python wheel a run may import from (`python.packagesDir`), its bytes checked against the capsule. */
+export interface PythonPackage {
+  filename: string;
+  data: Uint8Array;
+}
+
 export interface RunContext {
   limits: GuestLimits;
   /** Absolute epoch-ms deadline of this run. */
@@ -123,6 +129,8 @@ export interface RunContext {
    * (the guest's own timeout, if it gave one); a late answer is dropped.
    */
   fetchSync?: (request: GuestFetchRequest, waitMs?: number) => GuestFetchResult;
+  /** Python only: the wheels `import` may unpack (absent: the standard library only). */
+  packages?: PythonPackage[];
 }
 
 /** A request as the guest asked for it; the front validates every part of it again. */
