@@ -104,11 +104,31 @@ export type InitMessage = z.infer<typeof InitMessage>;
 
 // ---- host → front ----------------------------------------------------------------------------
 
+/** Longest error fields a host→front message may carry (the host clips to these: see `clipGuestError`). */
+export const GUEST_ERROR_LIMITS = { type: 200, message: 64 * 1024, traceback: 256 * 1024 } as const;
+
 export const GuestErrorWire = z.strictObject({
-  type: z.string().max(200),
-  message: z.string().max(64 * 1024),
-  traceback: z.string().max(256 * 1024).optional(),
+  type: z.string().max(GUEST_ERROR_LIMITS.type),
+  message: z.string().max(GUEST_ERROR_LIMITS.message),
+  traceback: z.string().max(GUEST_ERROR_LIMITS.traceback).optional(),
 });
+
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const marker = '…[truncated]';
+  return text.slice(0, max - marker.length) + marker;
+}
+
+/**
+ * A guest's error as the wire allows it. The guest chooses these strings (a Python class named with
+ * 300 characters, a forged runner payload): one over a limit would make the whole host message
+ * invalid, which the front answers by restarting the host — every session's state lost.
+ */
+export function clipGuestError(error: { type: string; message: string; traceback?: string | undefined }): z.infer<typeof GuestErrorWire> {
+  const out: z.infer<typeof GuestErrorWire> = { type: clip(String(error.type), GUEST_ERROR_LIMITS.type), message: clip(String(error.message), GUEST_ERROR_LIMITS.message) };
+  if (typeof error.traceback === 'string') out.traceback = clip(error.traceback, GUEST_ERROR_LIMITS.traceback);
+  return out;
+}
 
 /** Most file changes one run's outcome may carry (the host leaves out the rest, with a note). */
 export const MAX_REPORTED_FILE_CHANGES = 10_000;

@@ -9,6 +9,7 @@ import { CapsuleFilesystemSchema, guestPrefixes } from '../protocol/guest-filesy
 import {
   FetchRequestWire,
   FrontMessage,
+  clipGuestError,
   MAX_REPORTED_FILE_CHANGES,
   type FetchResultWire,
   type HostMessage,
@@ -127,7 +128,7 @@ async function handleRun(msg: RunMessage): Promise<void> {
       if (r.outcome.result !== undefined) outcome.result = r.outcome.result;
     } else {
       outcome.code = r.outcome.code;
-      outcome.error = r.outcome.error;
+      outcome.error = clipGuestError(r.outcome.error);
     }
     const files = r.outcome.files ?? [];
     if (files.length > MAX_REPORTED_FILE_CHANGES) {

@@ -126,7 +126,7 @@ const batch = fc.integer({ min: 1, max: 5 }).map((n) =>
 );
 
 const TRICKY_METHODS = [
-  'resources/list', 'resources/read', 'prompts/list', 'prompts/get', 'completion/complete', 'tasks/list', 'tasks/get',
+  'prompts/list', 'prompts/get', 'completion/complete', 'tasks/list', 'tasks/get',
   'tools/delete', 'admin/shutdown', '', ' ', 'rpc.discover', '__proto__', 'constructor', 'toString', 'hasOwnProperty',
   'notifications/cancelled', 'notifications/initialized', 'sampling/createMessage', 'roots/list', 'elicitation/create',
   'TOOLS/LIST', 'tools/list ', 'ping\u0000', 'tools/call/../list',

@@ -156,7 +156,7 @@ add('escape', 'importlib.reload(socket) does not bring sockets back', (c) => L('
 add('escape', 'http.client reaches no listener', (c) => `import http.client\nc = http.client.HTTPConnection('127.0.0.1', ${c.listenerPort}, timeout=1)\nc.request('GET', '/')\nc.getresponse().status`, noNetwork);
 add('escape', 'urllib.request.urlopen without a network policy reaches nothing', (c) => `import urllib.request\nurllib.request.urlopen('http://127.0.0.1:${c.listenerPort}/').read()`, (r) => {
   guestError('URLError')(r);
-  expect(r.error!.message).toMatch(/network access is not available/);
+  expect(r.error!.message).toMatch(/network access is disabled by the policy/);
 });
 add('escape', 'asyncio.open_connection is refused', (c) => `import asyncio\nawait asyncio.open_connection('127.0.0.1', ${c.listenerPort})`, noNetwork);
 add('escape', 'select() on the refused sockets has nothing to wait for', "import select\nselect.select([], [], [], 0)", okWith([[], [], []]));
@@ -407,7 +407,7 @@ add('protocol-smuggling', 'an exception class name longer than 200 characters do
   expect(r.exitCode, brief(r)).toBe(1);
   expect(r.error!.code).toBe('E_GUEST_ERROR');
 }, {
-  bug: "pyodide.ts / python.ts: the runner clips an exception's type name to 200 characters and then appends '…[truncated]' (212 in all), and the adapter passes payload.type on unchecked; the host→front wire allows 200 (GuestErrorWire.type), so the front takes the host's message for malformed and restarts the sandbox host: the run gets E_PROTOCOL and every session on the server loses its state. Repro: run_python `raise type('N' * 300, (Exception,), {})('x')`.",
+  // fixed (regression row): "pyodide.ts / python.ts: the runner clips an exception's type name to 200 characters and then appends '…[truncated]' (212 in all), and the adapter passes payload.type on unchecked; the host→front wire allows 200 (GuestErrorWire.type), so the front takes the host's message for malformed and restarts the sandbox host: the run gets E_PROTOCOL and every session on the server loses its state. Repro: run_python `raise type('N' * 300, (Exception,), {})('x')`.",
 });
 
 // ======================================================================================================
@@ -458,7 +458,7 @@ rows.push({
   category: 'realm-poisoning',
   name: "a forged payload over the wire's sizes (type 300 chars, message 70,000, traceback 300 KB) does not break the host channel",
   server: 'fragile',
-  bug: "pyodide.ts parsePayload()/outcome(): the interpreter's payload is validated for types but not for the host→front wire's sizes (GuestErrorWire: type ≤ 200, message ≤ 64 KiB, traceback ≤ 256 KiB). A guest that walks sys._getframe(1).f_globals to the runner can replace its _dumps and send any sizes; the front then rejects the host's message as malformed and restarts the sandbox host (E_PROTOCOL; every session on the server loses its state). Each of the three sizes alone does it. Repro: `import sys; sys._getframe(1).f_globals['_dumps'] = lambda *a, **k: '{\"ok\": false, \"type\": \"' + 'T' * 300 + '\", \"message\": \"m\"}'`.",
+  // fixed (regression row): "pyodide.ts parsePayload()/outcome(): the interpreter's payload is validated for types but not for the host→front wire's sizes (GuestErrorWire: type ≤ 200, message ≤ 64 KiB, traceback ≤ 256 KiB). A guest that walks sys._getframe(1).f_globals to the runner can replace its _dumps and send any sizes; the front then rejects the host's message as malformed and restarts the sandbox host (E_PROTOCOL; every session on the server loses its state). Each of the three sizes alone does it. Repro: `import sys; sys._getframe(1).f_globals['_dumps'] = lambda *a, **k: '{\"ok\": false, \"type\": \"' + 'T' * 300 + '\", \"message\": \"m\"}'`.",
   run: async (h) => {
     for (const payload of [
       `'{"ok": false, "type": "' + 'T' * 300 + '", "message": "m"}'`,
@@ -541,7 +541,7 @@ add('info-leak', "a caught JsException's JavaScript stack names no host file", `
   ok(r);
   expect(r.result).not.toMatch(/file:|node_modules|dist\/sandbox|\/work\//);
 }, {
-  bug: "realm.ts/pyodide.ts: tracebacks and messages are scrubbed of host paths, but a JsException the guest catches (reachable once the guest removed the import blocker) exposes the JavaScript Error itself: e.js_error.stack lists the server's install paths (file:///…/dist/sandbox/runtimes/pyodide/realm.js, …/node_modules/pyodide/pyodide.asm.mjs). Repro: remove _SandboxImportBlocker from sys.meta_path, `import _pyodide_core as c`, catch the exception of `c.to_js([]).constructor.constructor('x')`, return `str(e.js_error.stack)`.",
+  // fixed (regression row): "realm.ts/pyodide.ts: tracebacks and messages are scrubbed of host paths, but a JsException the guest catches (reachable once the guest removed the import blocker) exposes the JavaScript Error itself: e.js_error.stack lists the server's install paths (file:///…/dist/sandbox/runtimes/pyodide/realm.js, …/node_modules/pyodide/pyodide.asm.mjs). Repro: remove _SandboxImportBlocker from sys.meta_path, `import _pyodide_core as c`, catch the exception of `c.to_js([]).constructor.constructor('x')`, return `str(e.js_error.stack)`.",
 });
 add('info-leak', 'sys._emscripten_info reveals the runtime kind, no host path', 'import sys\nstr(getattr(sys, "_emscripten_info", ""))', (r) => {
   ok(r);
@@ -728,7 +728,7 @@ rows.push({
   category: 'isolation',
   name: "one run's over-long exception class name does not wipe the other sessions",
   server: 'fragile',
-  bug: 'Same defect as the protocol-smuggling row on a 300-character exception class name: the sandbox host is restarted, so every session of every user of this server loses its state. Repro: run `keep = 1` in session A, then sessionless `raise type("N" * 300, (Exception,), {})()`, then `keep` in session A → NameError and "[session "A": earlier state was lost …]".',
+  // fixed (regression row): 'Same defect as the protocol-smuggling row on a 300-character exception class name: the sandbox host is restarted, so every session of every user of this server loses its state. Repro: run `keep = 1` in session A, then sessionless `raise type("N" * 300, (Exception,), {})()`, then `keep` in session A → NameError and "[session "A": earlier state was lost …]".',
   run: async (h) => {
     await h.run("mine = 'intact'", { session: 'iso-wipe' });
     await h.run("raise type('N' * 300, (Exception,), {})('x')");

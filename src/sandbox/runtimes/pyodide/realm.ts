@@ -494,7 +494,10 @@ function freezeIntrinsics(): number {
     }
     stack.push(Object.getPrototypeOf(o));
     if (o === Error) {
-      // Pyodide's PythonError sets Error.stackTraceLimit around super(); keep that one writable.
+      // No JavaScript stack ever reaches a guest (its frames name the server's install paths): V8
+      // captures frames only while stackTraceLimit is a data property, so it becomes an accessor
+      // that reads 0 and ignores writes (Pyodide's PythonError sets it around super()).
+      Object.defineProperty(o, 'stackTraceLimit', { get: () => 0, set: () => undefined, configurable: false, enumerable: false });
       for (const key of Reflect.ownKeys(o)) {
         if (key === 'stackTraceLimit') continue;
         const d = Reflect.getOwnPropertyDescriptor(o, key);
