@@ -131,5 +131,14 @@ export class SnapshotCache {
     } finally {
       await Promise.allSettled([fs.promises.rm(dataTmp, { force: true }), fs.promises.rm(recordTmp, { force: true })]);
     }
+    await this.pruneOtherBuilds();
+  }
+
+  /** Snapshots of other builds (~30 MB each) are dead weight after an upgrade: remove them. */
+  private async pruneOtherBuilds(): Promise<void> {
+    const keep = new Set([path.basename(this.dataFile), path.basename(this.recordFile)]);
+    const names = await fs.promises.readdir(this.dir).catch(() => [] as string[]);
+    const stale = names.filter((n) => /^python-[0-9a-f]{16}\.(snapshot|json)$/.test(n) && !keep.has(n));
+    await Promise.allSettled(stale.map((n) => fs.promises.rm(path.join(this.dir, n), { force: true })));
   }
 }

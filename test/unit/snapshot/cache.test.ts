@@ -32,6 +32,13 @@ describe('SnapshotCache', () => {
     expect(fs.readdirSync(path.join(dir, 'c')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('removes the snapshots of other builds when it saves one', async () => {
+    await new SnapshotCache(dir, signer, OTHER_BUILD).save(bytes(100));
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    await cache.save(bytes(100));
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(cache.recordFile), path.basename(cache.dataFile)].sort());
+  });
+
   it('misses when nothing is cached', async () => {
     expect(await new SnapshotCache(dir, signer, BUILD).load(keys)).toEqual({ ok: false, reason: 'none cached yet' });
   });
