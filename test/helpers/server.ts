@@ -80,7 +80,10 @@ export interface TestServer {
  */
 export function newKeyDir(prefix = 'wsm-keys-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  fs.cpSync(inject('suiteKeyDir'), path.join(dir, 'k'), { recursive: true, preserveTimestamps: true });
+  const keys = path.join(dir, 'k');
+  fs.cpSync(inject('suiteKeyDir'), keys, { recursive: true, preserveTimestamps: true });
+  // cpSync keeps file modes but not (on every Node line) the directory's: the key store insists on 0700.
+  fs.chmodSync(keys, 0o700);
   return dir;
 }
 
