@@ -98,24 +98,30 @@ export class WorkerPool {
   }
 
   /**
-   * Top the spares up, one worker at a time: the next starts loading when the last is ready, so the
-   * first spare (the one a client is likely waiting for) gets the machine to itself. A spare that
+   * Top the spares up. From empty (start-up), the first spare loads alone and the rest follow when
+   * it is ready, so the one a client is likely waiting for gets the machine to itself; otherwise
+   * every missing spare starts at once, so back-to-back takes find one ready. A first spare that
    * fails to load ends the chain until the next take.
    */
   private refill(language: Language): void {
     const list = this.spares[language];
     for (let i = list.length - 1; i >= 0; i--) if (!list[i]!.isAlive) list.splice(i, 1);
-    if (this.refilling[language] || list.length >= this.options.spares[language]) return;
-    const w = this.spawn(language);
-    list.push(w);
-    this.refilling[language] = true;
-    w.ready.then(
-      () => {
-        this.refilling[language] = false;
-        if (!this.closed) this.refill(language);
-      },
-      () => (this.refilling[language] = false),
-    );
+    const target = this.options.spares[language];
+    if (this.refilling[language] || list.length >= target) return;
+    if (list.length === 0 && target > 1) {
+      const first = this.spawn(language);
+      list.push(first);
+      this.refilling[language] = true;
+      first.ready.then(
+        () => {
+          this.refilling[language] = false;
+          if (!this.closed) this.refill(language);
+        },
+        () => (this.refilling[language] = false),
+      );
+      return;
+    }
+    while (list.length < target) list.push(this.spawn(language));
   }
 
   private take(language: Language, memMb: number): RuntimeWorker {
