@@ -67,6 +67,17 @@ export function withTimeout(promise, ms, what) {
 /** Every server this process started and has not closed yet (for the watchdog). */
 export const liveServers = new Set();
 
+/** Last resort on exit or a watchdog: no benchmark leaves a server behind. */
+export function killLiveServers() {
+  for (const s of liveServers) {
+    try {
+      if (s.pid) process.kill(s.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 /**
  * Spawn the built server over stdio and complete the MCP handshake with the SDK client.
  * Resolves with timing from just before the spawn to the end of `initialize`.

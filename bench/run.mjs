@@ -16,7 +16,7 @@ import {
   fmtMs,
   fmtRatio,
   fmtUs,
-  liveServers,
+  killLiveServers,
   now,
   renderTable,
   roundDeep,
@@ -67,13 +67,7 @@ const results = {
 };
 
 function cleanup() {
-  for (const s of liveServers) {
-    try {
-      if (s.pid) process.kill(s.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killLiveServers();
   rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -9,7 +9,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { descendantPids, liveServers, now, renderTable, rssKiB, sleep, startServer, waitIdle, withTimeout } from './lib.mjs';
+import { descendantPids, killLiveServers, now, renderTable, rssKiB, sleep, startServer, waitIdle, withTimeout } from './lib.mjs';
 
 const CALLS = Number(process.env.SOAK_CALLS ?? 520);
 const CONCURRENCY = 4;
@@ -24,13 +24,7 @@ const log = (msg) => process.stderr.write(`[soak +${((now() - started) / 1000).t
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'wsm-soak-'));
 
 function cleanup() {
-  for (const s of liveServers) {
-    try {
-      if (s.pid) process.kill(s.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killLiveServers();
   rmSync(tmp, { recursive: true, force: true });
 }
 const watchdog = setTimeout(() => {
