@@ -4,7 +4,7 @@
  * Nothing here is language-specific; the adapter is chosen once from `workerData.language`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ErrorCode } from '../protocol/errors.js';
+import { ErrorCode, isSandboxError } from '../protocol/errors.js';
 import { OutputBuffer } from './output-buffer.js';
 import { createSyncFetch } from './sync-fetch.js';
 import { CONTROL_STOP, type GuestFetchRequest, type GuestFetchResult, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
@@ -121,7 +121,10 @@ async function run(req: WorkerRunRequest): Promise<void> {
         ? // The engine's native stack overflowed (e.g. parsing 100,000 nested brackets): the
           // guest's doing, reported as its error; the state is discarded all the same.
           { status: 'error', code: ErrorCode.GUEST_ERROR, error: { type: 'RangeError', message: 'the code is nested too deeply to parse or run' }, fatal: true }
-        : // An adapter bug, not a guest error: report it without internals and discard the state.
+        : isSandboxError(e)
+          ? // The adapter refused with a reason of its own (e.g. a memory limit too small for Python).
+            { status: 'error', code: e.code, error: { type: 'SandboxError', message: e.message }, fatal: true }
+          : // An adapter bug, not a guest error: report it without internals and discard the state.
           {
             status: 'error',
             code: ErrorCode.INTERNAL,

@@ -104,6 +104,19 @@ describe('run_python', () => {
     await stillAnswers();
   });
 
+  it('says plainly when the memory limit is too small for Python', async () => {
+    const tiny = await startServer(['--max-memory', '32']);
+    try {
+      const r = await tiny.call('run_python', { code: '1' }, { timeout: 120_000 });
+      expect(r.structuredContent.exitCode).toBe(1);
+      expect(r.structuredContent.error).toMatchObject({ code: 'E_RUNTIME_UNAVAILABLE' });
+      expect(r.structuredContent.error.message).toMatch(/Python needs a memory limit of at least \d+ MB; the policy allows 32 MB/);
+      expect((await tiny.call('run_js', { code: '6 * 7' })).structuredContent.result).toBe(42);
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it('leaves the host untouched', () => {
     expect(fs.readFileSync(canary, 'utf8')).toBe('host secret');
     expect(fs.existsSync('/tmp/pwned')).toBe(false);
