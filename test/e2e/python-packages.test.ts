@@ -158,7 +158,7 @@ describe('python.packagesDir is checked at start-up', () => {
     expect(f.stderr).toContain('not a directory');
     const rel = refused('wheels');
     expect(rel.status).toBe(2);
-    expect(rel.stderr).toContain('packagesDir must be an absolute host path');
+    expect(rel.stderr).toContain('packagesDir must be absolute');
   });
 });
 

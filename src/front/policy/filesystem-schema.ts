@@ -38,14 +38,18 @@ const GuestPathSchema = z
   })
   .describe('An absolute path inside the sandbox, such as "/data". Compared on "/" boundaries, case-sensitively.');
 
+/** An absolute host path in a policy; `what` names it in the messages (e.g. "host path"). */
+export function hostPathSchema(what: string) {
+  return z
+    .string()
+    .min(1)
+    .refine((h) => !h.includes('\u0000'), { message: `${what} contains a NUL character` })
+    .refine((h) => path.isAbsolute(h), { message: `${what} must be absolute` });
+}
+
 const MountSchema = z
   .strictObject({
-    host: z
-      .string()
-      .min(1)
-      .refine((h) => !h.includes('\u0000'), { message: 'host path contains a NUL character' })
-      .refine((h) => path.isAbsolute(h), { message: 'host path must be absolute' })
-      .describe('Absolute path of an existing directory on the host.'),
+    host: hostPathSchema('host path').describe('Absolute path of an existing directory on the host.'),
     guest: GuestPathSchema.refine((g) => g !== '/', {
       message: 'a mount cannot be placed at the guest root "/"',
     }).describe('Absolute guest path where the host directory appears, such as "/data".'),

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { sha256Hex } from '../../protocol/capsule.js';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import { WHEEL_FILENAME, type CapsuleWheel } from '../../protocol/python-packages.js';
-import { checkHostDirectory } from './filesystem-schema.js';
+import { checkHostDirectory, hostPathSchema } from './filesystem-schema.js';
 
 const MiB = 1024 * 1024;
 /** Bounds of what the front loads into memory (and hands to every Python interpreter that asks). */
@@ -22,11 +22,7 @@ export const MAX_WHEELS_TOTAL_BYTES = 512 * MiB;
 
 export const PythonPolicySchema = z
   .strictObject({
-    packagesDir: z
-      .string()
-      .min(1)
-      .refine((p) => !p.includes('\u0000'), { message: 'packagesDir contains a NUL character' })
-      .refine((p) => path.isAbsolute(p), { message: 'packagesDir must be an absolute host path' })
+    packagesDir: hostPathSchema('packagesDir')
       .optional()
       .describe(
         'Absolute host directory of pure-Python wheels (*.whl) that run_python may import. Read once at start-up; nothing is ever downloaded. Default: none (standard library only).',
