@@ -293,7 +293,7 @@ describe('files returned from /output', () => {
   });
 
   it('keeps what a run wrote before it timed out', async () => {
-    const r = await js(`fs.writeFileSync('/output/before-timeout.txt', 'saved'); while (true) {}`, { session: 'slow', timeoutMs: 300 });
+    const r = await js(`fs.writeFileSync('/output/before-timeout.txt', 'saved'); while (true) {}`, { session: 'slow', timeoutMs: 1500 });
     expect(r.structuredContent.exitCode).toBe(124);
     expect(r.structuredContent.files).toEqual([{ path: '/output/before-timeout.txt', size: 5, mimeType: 'text/plain' }]);
     const after = await js(`fs.readFileSync('/output/before-timeout.txt', 'utf8')`, { session: 'slow' });
