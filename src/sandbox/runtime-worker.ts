@@ -7,8 +7,10 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode } from '../protocol/errors.js';
 import { OutputBuffer, type CapturedOutput } from './output-buffer.js';
+import { timeLeftMs } from './run-clock.js';
 import { answerSyncFetch, ringForStop } from './sync-fetch.js';
 import {
+  CONTROL_GUEST_STARTED,
   CONTROL_PY_SIGNAL,
   CONTROL_SLOTS,
   CONTROL_STOP,
@@ -202,17 +204,25 @@ export class RuntimeWorker {
     output.reset();
     Atomics.store(this.control, CONTROL_STOP, StopReason.NONE);
     Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
+    Atomics.store(this.control, CONTROL_GUEST_STARTED, 0);
     const started = performance.now();
-    const deadline = Date.now() + limits.timeoutMs;
+    const dispatchedAt = Date.now();
     const request: WorkerRunRequest = {
       t: 'run',
       run: guestRun,
-      deadline,
+      dispatchedAt,
       fresh,
       keep,
       output: { sab: output.sab, stdoutCap: output.stdoutCap, stderrCap: output.stderrCap },
     };
-    const softStop = setTimeout(() => this.stop(StopReason.TIMEOUT), limits.timeoutMs);
+    // The time limit counts from the worker's start mark, not from here (run-clock.ts).
+    let softStop: NodeJS.Timeout;
+    const checkTime = () => {
+      const left = timeLeftMs({ elapsedMs: Date.now() - dispatchedAt, mark: Atomics.load(this.control, CONTROL_GUEST_STARTED), timeoutMs: limits.timeoutMs });
+      if (left > 0) softStop = setTimeout(checkTime, left);
+      else this.stop(StopReason.TIMEOUT);
+    };
+    softStop = setTimeout(checkTime, limits.timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const reply = await new Promise<WorkerReply | { t: 'exit'; code: number; oom: boolean }>((resolve) => {

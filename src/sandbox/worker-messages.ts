@@ -36,7 +36,8 @@ export interface WorkerData {
 export interface WorkerRunRequest {
   t: 'run';
   run: GuestRun;
-  deadline: number;
+  /** Epoch ms at which the host posted this run; the worker's start mark is relative to it. */
+  dispatchedAt: number;
   /** Start from a fresh guest state (sessionless runs, or a session's first run). */
   fresh: boolean;
   /** Keep the guest state after the run (a named session); otherwise it is released at once. */

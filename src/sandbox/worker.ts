@@ -6,8 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode, isSandboxError } from '../protocol/errors.js';
 import { OutputBuffer } from './output-buffer.js';
+import { guestStartMark } from './run-clock.js';
 import { createSyncFetch } from './sync-fetch.js';
-import { CONTROL_STOP, type GuestFetchRequest, type GuestFetchResult, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
+import { CONTROL_GUEST_STARTED, CONTROL_STOP, type GuestFetchRequest, type GuestFetchResult, type RuntimeAdapter, type RuntimeInstance, type RunOutcome, type StopReason } from './runtimes/types.js';
 import type { WorkerData, WorkerFetchResult, WorkerReply, WorkerRunRequest } from './worker-messages.js';
 
 const data = workerData as WorkerData;
@@ -104,9 +105,12 @@ async function run(req: WorkerRunRequest): Promise<void> {
     }
     instance ??= await adapter.createInstance({ memMb: req.run.limits.memMb, control });
     const { limits } = req.run;
+    // The guest's clock starts now, after any set-up; the host's timer reads this mark.
+    const startedAt = Date.now();
+    Atomics.store(control, CONTROL_GUEST_STARTED, guestStartMark(startedAt - req.dispatchedAt));
     outcome = await instance.run(req.run.code, {
       limits,
-      deadline: req.deadline,
+      deadline: startedAt + limits.timeoutMs,
       output: { write: (stream, text) => out.write(stream, text, stream === 'stdout' ? limits.stdoutBytes : limits.stderrBytes) },
       stopReason: () => Atomics.load(control, CONTROL_STOP) as StopReason,
       ...(req.run.typescript ? { typescript: true } : {}),

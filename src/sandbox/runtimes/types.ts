@@ -23,7 +23,9 @@ export const CONTROL_PY_SIGNAL = 1;
  * request on the worker's fetch port; also notified on a stop, so a waiting guest wakes at once.
  */
 export const CONTROL_FETCH_BELL = 2;
-export const CONTROL_SLOTS = 3;
+/** Set by the worker when guest code starts: the run's clock starts then (see run-clock.ts). */
+export const CONTROL_GUEST_STARTED = 3;
+export const CONTROL_SLOTS = 4;
 
 export interface GuestLimits {
   timeoutMs: number;
