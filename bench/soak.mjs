@@ -6,7 +6,7 @@
 // Bounded and local: the server speaks stdio only and its policy has no network; the mix is a
 // fixed, seeded sequence; a watchdog ends the run. Exit 1 when RSS grew more than 10%, a thread or
 // process leaked, the host was replaced, or a call did not end the way its kind must.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { descendantPids, killLiveServers, now, renderTable, rssKiB, sleep, startServer, waitIdle, withTimeout } from './lib.mjs';
@@ -168,6 +168,20 @@ const threadCount = (pid) => {
   }
 };
 
+/** The host's threads by name (e.g. {"node": 1, "V8 DefaultWorke": 2}), to say which kind leaked. */
+function threadNames(pid) {
+  const names = {};
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+      names[name] = (names[name] ?? 0) + 1;
+    }
+  } catch {
+    /* gone */
+  }
+  return names;
+}
+
 /** Median of a few readings a little apart: one reading can catch a GC mid-way. */
 async function measure(frontPid) {
   const samples = [];
@@ -178,7 +192,8 @@ async function measure(frontPid) {
     await sleep(400);
   }
   const median = (key) => samples.map((s) => s[key]).sort((a, b) => a - b)[2];
-  return { front: median('front'), host: median('host'), threads: median('threads'), procs: median('procs'), hostPid: samples[4].hostPid };
+  const hostPid = samples[4].hostPid;
+  return { front: median('front'), host: median('host'), threads: median('threads'), procs: median('procs'), hostPid, threadNames: hostPid ? threadNames(hostPid) : {} };
 }
 
 async function settle(pid) {
@@ -208,6 +223,10 @@ const warmCalls = Object.keys(KINDS).flatMap((kind) => {
 });
 for (const s of [...JS_SESSIONS, ...PY_SESSIONS]) warmCalls.push({ kind: s.startsWith('js') ? 'js ok (session)' : 'py ok (session)', tool: s.startsWith('js') ? 'run_js' : 'run_python', args: { session: s, code: '0' } });
 await runCalls(server, warmCalls, warmTally);
+// The host keeps up to 4 idle sessionless JS workers (src/sandbox/pool.ts): fill that bounded pool
+// now, with as many sessionless runs at once as the load will make, so it is in the baseline.
+const fill = Array.from({ length: CONCURRENCY * 2 }, () => ({ kind: 'js ok (sessionless)', ...KINDS['js ok (sessionless)'].args() }));
+await runCalls(server, fill, warmTally);
 await settle(frontPid);
 const before = await measure(frontPid);
 log(`baseline: front ${(before.front / 1024).toFixed(1)} MiB, host ${(before.host / 1024).toFixed(1)} MiB, ${before.threads} host threads, ${before.procs} process(es)`);
@@ -265,6 +284,10 @@ const checks = [
 ];
 console.log(`\n${renderTable(['measure', 'before', 'after', 'change', 'pass'], checks.map((c) => [...c.slice(0, 4), c[4] ? 'yes' : 'NO']))}`);
 
+const threadDiff = Object.keys({ ...before.threadNames, ...after.threadNames })
+  .filter((n) => (before.threadNames[n] ?? 0) !== (after.threadNames[n] ?? 0))
+  .map((n) => `${n}: ${before.threadNames[n] ?? 0} → ${after.threadNames[n] ?? 0}`);
+if (threadDiff.length) console.log(`\nhost threads by name that changed: ${threadDiff.join(', ')}`);
 const unexpected = Object.entries(tally).filter(([, t]) => t.bad.length > 0);
 for (const [kind, t] of unexpected) console.log(`\nunexpected outcomes of "${kind}" (${t.bad.length}), first: ${t.bad[0]}`);
 const warmBad = Object.entries(warmTally).filter(([, t]) => t.bad.length > 0);

@@ -40,7 +40,7 @@ function cmpVersion(a: string, b: string): number {
   return 0;
 }
 
-const REQUIRED_RESTRICTIONS = ['permission-model', 'no-fs-write', 'no-child-process', 'no-fs-read-outside-runtimes', 'empty-env', 'no-code-generation-from-strings'];
+const REQUIRED_RESTRICTIONS = ['permission-model', 'no-fs-write', 'no-child-process', 'no-fs-read-outside-runtimes', 'no-inherited-env', 'no-code-generation-from-strings'];
 
 export function diagnose(policy: Policy, host: HostFacts): Finding[] {
   const f: Finding[] = [];

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
+import { SANDBOX_HOST_ENV } from '../protocol/host-env.js';
 import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
 import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMessage, type RunOutcomeWire } from '../protocol/messages.js';
 import type { Logger } from './logger.js';
@@ -115,7 +116,7 @@ export class SandboxClient extends EventEmitter {
   private spawnWith(launch: HostLaunch, netns: NetnsAvailability): Promise<void> {
     const { logger } = this.options;
     const child = spawn(launch.execPath, launch.args, {
-      env: {},
+      env: { ...SANDBOX_HOST_ENV },
       cwd: '/',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',

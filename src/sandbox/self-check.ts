@@ -5,6 +5,7 @@
  * front/os-layers.ts): `no-net` (Node ≥ 25's network permission) and `no-network-interfaces`.
  */
 import os from 'node:os';
+import { isSandboxHostEnv } from '../protocol/host-env.js';
 export interface SelfCheckResult {
   ok: boolean;
   restrictions: string[];
@@ -40,7 +41,8 @@ export function selfCheck(): SelfCheckResult {
   }
   // In its own network namespace the host sees no interface but loopback (a cheap syscall).
   if (onlyLoopback()) restrictions.push('no-network-interfaces');
-  check('empty-env', Object.keys(process.env).length === 0);
+  // Nothing of the user's environment; only the front's fixed allocator settings (host-env.ts).
+  check('no-inherited-env', isSandboxHostEnv(process.env));
   let codegenBlocked = false;
   try {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
+import { SANDBOX_HOST_ENV } from '../../protocol/host-env.js';
 import { MakerMessage } from '../../protocol/messages.js';
 import { sandboxHostLaunch } from '../node-flags.js';
 
@@ -15,7 +16,7 @@ const MAKER_TIMEOUT_MS = 120_000;
 
 export function makePythonSnapshot(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
   const launch = sandboxHostLaunch(MAKER_SCRIPT);
-  const child = spawn(launch.execPath, launch.args, { env: {}, cwd: '/', stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'advanced' });
+  const child = spawn(launch.execPath, launch.args, { env: { ...SANDBOX_HOST_ENV }, cwd: '/', stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'advanced' });
   return new Promise<Uint8Array>((resolve, reject) => {
     const fail = (message: string) => {
       child.kill('SIGKILL');

@@ -5,7 +5,7 @@ import { PolicySchema } from '../../../src/front/policy/schema.js';
 
 const restricted: HostFacts = {
   nodeVersion: 'v24.21.0',
-  restrictions: ['permission-model', 'no-fs-write', 'no-child-process', 'no-fs-read-outside-runtimes', 'empty-env', 'no-code-generation-from-strings', 'ipc-only'],
+  restrictions: ['permission-model', 'no-fs-write', 'no-child-process', 'no-fs-read-outside-runtimes', 'no-inherited-env', 'no-code-generation-from-strings', 'ipc-only'],
   homeDir: os.homedir(),
   keyDir: '/nonexistent/keys',
   cpus: 2,
