@@ -3,7 +3,7 @@
  * two glibc allocator settings. Python workers come and go, and each thread that mallocs gets an
  * arena of its own by default; freed memory stays in those arenas, so the host's RSS crept up by
  * ~80 MB over 100 sessionless Python runs. One arena, and large blocks in their own mappings
- * (returned to the system when freed), keep it flat (+3 MB over 100 runs; `npm run soak`).
+ * (returned to the system when freed), keep it flat (+3 to +10 MiB over 100 runs; `node bench/churn.mjs`).
  * Other C libraries ignore these names. The host's self-check accepts exactly this environment.
  */
 export const SANDBOX_HOST_ENV: Readonly<Record<string, string>> = Object.freeze({
