@@ -2,7 +2,6 @@
  * `serve`: wire the front together and speak MCP on stdio until stdin closes or a signal arrives.
  */
 import os from 'node:os';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
 import { loadRegistry } from '../front/capsule/registry.js';
@@ -12,7 +11,6 @@ import { loadWheels } from '../front/policy/python-schema.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
-import { createMcpServer } from '../front/server/server.js';
 import { openMounts } from '../front/vfs/mounts.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
@@ -38,6 +36,15 @@ export async function serve(settings: Settings): Promise<void> {
       ? undefined
       : providePythonSnapshot({ cache: new SnapshotCache(settings.cacheDir ?? defaultCacheDir(), signer), publicKeys, logger, makeAfter, signal: stopMaking.signal });
   const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 }, pythonSnapshot, wheels });
+  // The sandbox host starts first: its own start-up (a Node process under the permission model,
+  // then the runtimes' spares) overlaps loading the MCP SDK below, which takes ~0.2–0.3 s here.
+  // A host that cannot start at all is fatal (handled once the transport is up).
+  const hostStart = sandbox.start();
+  hostStart.catch(() => undefined);
+  const [{ createMcpServer }, { StdioServerTransport }] = await Promise.all([
+    import('../front/server/server.js'),
+    import('@modelcontextprotocol/sdk/server/stdio.js'),
+  ]);
   const audit =
     settings.auditLog === 'off'
       ? undefined
@@ -70,11 +77,11 @@ export async function serve(settings: Settings): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
-  // Answer the client at once; the sandbox host starts alongside (a run waits for it if needed).
+  // Answer the client at once; the sandbox host is starting alongside (a run waits for it if needed).
   // A host that cannot start at all is fatal: the server must never run unrestricted.
   await server.connect(new StdioServerTransport());
   try {
-    await sandbox.start();
+    await hostStart;
     hostStarted();
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'the sandbox host could not start; refusing to serve');
