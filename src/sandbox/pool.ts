@@ -54,6 +54,7 @@ export class WorkerPool {
   private readonly spares: Record<Language, RuntimeWorker[]> = { js: [], python: [] };
   private readonly inputs: Partial<Record<Language, EngineInputs>> = {};
   private readonly preparing: Partial<Record<Language, Promise<void>>> = {};
+  private readonly compiling: Partial<Record<Language, Promise<object | undefined>>> = {};
   private readonly setups: Partial<Record<Language, EngineSetup>> = {};
   private readonly refilling: Partial<Record<Language, boolean>> = {};
   private closed = false;
@@ -71,6 +72,8 @@ export class WorkerPool {
    */
   warm(language: Language): void {
     if (!SNAPSHOTS[language]) return this.refill(language);
+    // Compile now, while the front is still reading and verifying the snapshot.
+    void this.compiled(language);
     void this.setups[language]?.snapshot.then((snapshot) => {
       if (snapshot) void this.prepare(language);
     });
@@ -81,12 +84,23 @@ export class WorkerPool {
     if (!SNAPSHOTS[language]) return Promise.resolve();
     return (this.preparing[language] ??= (async () => {
       const setup = this.setups[language];
-      const wasmModule = await setup?.compile?.().catch(() => undefined);
+      const wasmModule = await this.compiled(language);
       let snapshot = await setup?.snapshot.catch(() => undefined);
       snapshot ??= await takeSnapshot(language, this.options.memMb, wasmModule);
       this.inputs[language] = { wasmModule, snapshot: snapshot && shareBytes(snapshot) };
       this.refill(language);
     })());
+  }
+
+  /** The engine's WebAssembly, compiled once (undefined: each worker compiles its own). */
+  private compiled(language: Language): Promise<object | undefined> {
+    return (this.compiling[language] ??= this.setups[language]?.compile?.().catch(() => undefined) ?? Promise.resolve(undefined));
+  }
+
+  /** Settles when the first spare of a language has loaded (or failed to), or at once without one. */
+  firstSpareSettled(language: Language): Promise<void> {
+    const first = this.spares[language][0];
+    return first ? first.ready.then(() => undefined, () => undefined) : Promise.resolve();
   }
 
   private spawn(language: Language, memMb = this.options.memMb): RuntimeWorker {
