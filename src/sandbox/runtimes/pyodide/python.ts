@@ -486,5 +486,9 @@ import ast, linecache, traceback, inspect, json, asyncio, errno, gc, importlib.a
 import re, math, cmath, random, statistics, decimal, fractions, collections, collections.abc, itertools
 import functools, operator, datetime, time, calendar, string, textwrap, io, base64, binascii, hashlib
 import struct, copy, enum, dataclasses, typing, pathlib, heapq, bisect, pprint, csv, uuid
-import urllib.request, urllib.error, http.client, shutil, tempfile
+import urllib.request, urllib.error, http.client, shutil, tempfile, types, zipfile, importlib.machinery
+# The wheel finder reads the site directory at every boot; its first call parses the build's
+# configuration (~0.1 s), which the snapshot then holds.
+import sysconfig
+sysconfig.get_paths()
 `;
