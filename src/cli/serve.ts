@@ -27,6 +27,16 @@ export async function serve(settings: Settings): Promise<void> {
   const wheels = loadWheels(settings.policy.python, { homeDir: os.homedir(), keyDir });
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDir);
   const mounts = await openMounts(settings.policy.filesystem, { homeDir: os.homedir(), keyDir });
+  // Every configuration error (exit 2) is found before anything starts or logs.
+  const audit =
+    settings.auditLog === 'off'
+      ? undefined
+      : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests, onError: (m) => logger.error(m) });
+  const storeDir = settings.capsuleStore ?? defaultStoreDir(keyDir);
+  const store = storeDir === 'off' ? undefined : new CapsuleStore({ dir: storeDir, onError: (m) => logger.warn(m) });
+  // Only verified manifests become tools; a bad one is named on stderr and skipped.
+  const registry = settings.registryDir ? loadRegistry(settings.registryDir) : { tools: [], rejected: [] };
+  for (const r of registry.rejected) logger.warn({ file: r.file, reason: r.reason }, 'registry capsule rejected: not registered');
   // Python's snapshot is read (or made, once per build) alongside the host's start.
   let hostStarted!: () => void;
   const makeAfter = new Promise<void>((resolve) => (hostStarted = resolve));
@@ -45,16 +55,7 @@ export async function serve(settings: Settings): Promise<void> {
     import('../front/server/server.js'),
     import('@modelcontextprotocol/sdk/server/stdio.js'),
   ]);
-  const audit =
-    settings.auditLog === 'off'
-      ? undefined
-      : new AuditLog({ destination: settings.auditLog, policyName: settings.policyName, codeDigests: settings.auditCodeDigests, onError: (m) => logger.error(m) });
-  const storeDir = settings.capsuleStore ?? defaultStoreDir(keyDir);
-  const store = storeDir === 'off' ? undefined : new CapsuleStore({ dir: storeDir, onError: (m) => logger.warn(m) });
   const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts, wheels });
-  // Only verified manifests become tools; a bad one is named on stderr and skipped.
-  const registry = settings.registryDir ? loadRegistry(settings.registryDir) : { tools: [], rejected: [] };
-  for (const r of registry.rejected) logger.warn({ file: r.file, reason: r.reason }, 'registry capsule rejected: not registered');
   const server = createMcpServer(runner, { networkEnabled: settings.policy.network.enabled, registryTools: registry.tools });
 
   let stopping = false;
