@@ -185,7 +185,8 @@ process.on('message', (raw: unknown) => {
       // loading at once slowed the first run_js by ~0.2 s without making Python's first run sooner.
       const started = pool;
       started.warm('js');
-      void started.firstSpareSettled('js').then(() => started.warm('python'));
+      // (A JS spare that never settles must not keep Python cold: 5 s at most.)
+      void Promise.race([started.firstSpareSettled('js'), new Promise((resolve) => setTimeout(resolve, 5000).unref())]).then(() => started.warm('python'));
       send({ t: 'ready', pid: process.pid, node: process.version, restrictions: check.restrictions });
       return;
     }

@@ -203,7 +203,7 @@ function sparseCopy(heap: Int8Array, src: Uint8Array, offset: number): void {
     }
     if (!isZero(dst, from, to)) dst.fill(0, from, to);
   }
-  if (run >= 0) dst.set(src.subarray(run), run);
+  if (run >= 0) dst.set(src.subarray(run, dst.length), run);
 }
 
 /** Pyodide's restoreSnapshot writes the heap with one `Module.HEAP8.set(...)`; make that write sparse. */
