@@ -24,10 +24,11 @@ import {
   summarize,
   waitIdle,
 } from './lib.mjs';
+import { benchMcpFloor, benchPyodideFloor } from './floors.mjs';
 import { benchPython } from './python.mjs';
 
-const BUDGET_MS = 175_000; // phases plan against this
-const WATCHDOG_MS = 230_000; // hard stop
+const BUDGET_MS = 190_000; // phases plan against this
+const WATCHDOG_MS = 250_000; // hard stop
 const SPAWN_REPS = 5;
 const WARMUP_CALLS = 50;
 const TRIVIAL_CALLS = 500;
@@ -64,6 +65,7 @@ const results = {
   js: {},
   capsule: {},
   python: {},
+  floors: {},
 };
 
 function cleanup() {
@@ -368,6 +370,23 @@ async function phaseCapsule() {
   log(`capsule sign+verify p50 ${fmtUs(results.capsule.signVerifyUs.p50)}`);
 }
 
+/** 7. floors: the MCP SDK over stdio and bare Pyodide in a fresh process, alone (bench/floors.mjs). */
+async function phaseFloors() {
+  try {
+    results.floors.mcp = await benchMcpFloor();
+    log(`floor: MCP no-op tool warm p50 ${fmtMs(results.floors.mcp.warmRoundTripMs.p50)}, spawn → tools/list p50 ${fmtMs(results.floors.mcp.spawnToToolsListMs.p50)}`);
+  } catch (e) {
+    results.floors.mcp = { error: e.message };
+  }
+  if (!results.python.available || left() < 15_000) return;
+  try {
+    results.floors.pyodide = await benchPyodideFloor({ cacheDir });
+    log(`floor: bare Pyodide from the snapshot, spawn → first result p50 ${fmtMs(results.floors.pyodide.spawnToFirstResultMs?.p50)}`);
+  } catch (e) {
+    results.floors.pyodide = { error: e.message };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // report
 // ---------------------------------------------------------------------------------------------
@@ -465,6 +484,8 @@ function report() {
     if (s?.roundTripMs) {
       rows.push([`trivial 1+1, sessionless, round trip p50 (n=${s.roundTripMs.n})`, fmtMs(s.roundTripMs.p50), '', '', tgs['python.sessionless.p50'], st('python.sessionless.p50') + errNote(s)]);
       rows.push([`trivial 1+1, sessionless, p99 / durationMs p50`, `${fmtMs(s.roundTripMs.p99)} / ${fmtMs(s.durationMs.p50)}`, '', '', '', '']);
+      const sp = py.sessionlessPaced?.roundTripMs;
+      if (sp?.n) rows.push([`  one call per quiet host (agent cadence; spares refilled) p50 (n=${sp.n})`, fmtMs(sp.p50), '', '', '', 'info']);
     } else rows.push([`trivial 1+1, sessionless`, 'skipped', '', '', tgs['python.sessionless.p50'], st('python.sessionless.p50')]);
     rows.push([`spawn → first run_python result (snapshot cached)`, fmtMs(py.spawnToFirstResultMs), `load ${fmtMs(py.bareLoadMs)}`, '', tgs['python.spawnToFirstResult'], st('python.spawnToFirstResult')]);
     rows.push([`  making the snapshot once (prepare, first start)`, fmtMs(py.snapshotPrepareMs), '', '', '', 'info']);
@@ -480,6 +501,23 @@ function report() {
       rows.push([`  host tree RSS before → after`, `${r.beforeMiB.toFixed(1)} → ${r.afterMiB.toFixed(1)} MB`, '', '', '', '']);
     } else rows.push([`host RSS per extra session`, 'skipped', '', '', tgs['python.rss.perSessionMiB'], st('python.rss.perSessionMiB')]);
   }
+
+  rows.push('floors: what the parts we must use cost alone, in this run (bench/floors.mjs); ours vs floor');
+  const floorRow = (label, ours, floor, limit, unit) => {
+    const below = Number.isFinite(floor) && floor > limit;
+    rows.push([label, fmtMs(ours), fmtMs(floor), fmtRatio(Number.isFinite(ours) && floor ? ours / floor : null), `≤ ${limit}${unit}`, below ? 'target below floor' : 'floor under target']);
+  };
+  const fm = results.floors.mcp;
+  if (fm?.warmRoundTripMs) {
+    floorRow('MCP SDK over stdio, answer-at-once tool: spawn → tools/list p50', js.spawnToToolsListMs?.p50, fm.spawnToToolsListMs.p50, 200, ' ms');
+    floorRow('  same: warm round trip p50, vs run_js warm session', js.warmSession?.roundTripMs?.p50, fm.warmRoundTripMs.p50, 1, ' ms');
+    floorRow('  same: warm round trip p50, vs run_python warm session', py.warmSession?.roundTripMs?.p50, fm.warmRoundTripMs.p50, 3, ' ms');
+  } else rows.push(['MCP floor', 'n/a', '', '', '', String(fm?.error ?? 'not run').slice(0, 60)]);
+  const fp = results.floors.pyodide;
+  if (fp?.spawnToFirstResultMs) {
+    floorRow('fresh node + bare Pyodide from our snapshot: spawn → first result p50', py.spawnToFirstResultMs, fp.spawnToFirstResultMs.p50, 1000, ' ms');
+    rows.push(['  of which inside the bare process (import, load, run) p50', '', fmtMs(fp.inProcessMs.p50), '', '', 'info']);
+  } else rows.push(['Pyodide floor', 'n/a', '', '', '', String(fp?.error ?? fp?.skipped ?? 'not run').slice(0, 60)]);
 
   results.targets = T;
   const m = results.meta;
@@ -530,6 +568,7 @@ async function main() {
     }
   } else results.python = { available: false, skipped: 'time budget' };
   if (!results.python.available) log(`python: unavailable (${results.python.reason ?? results.python.skipped})`);
+  await phaseFloors();
   report();
   return 0;
 }
