@@ -127,6 +127,7 @@ export class Runner {
       audit.record({
         tool: req.tool ?? (req.language === 'js' ? 'run_js' : 'run_python'),
         language: req.language,
+        typescript: req.typescript === true,
         session: req.session,
         code: req.code,
         capsuleId: r.capsule.id,

@@ -26,14 +26,17 @@ afterAll(async () => {
 describe('governance', () => {
   let firstCapsule = '';
 
-  it('writes one audit line per run, without the code', async () => {
+  it('writes one audit line per run, without the code, marking TypeScript runs', async () => {
     const r = await srv.call('run_js', { code: 'const SECRET_TOKEN = "hunter2"; 1 + 1', session: 'aud' });
     firstCapsule = r.structuredContent.capsule.id;
+    await srv.call('run_js', { code: 'const n: number = 2; n', typescript: true });
     await srv.call('run_js', { code: 'throw new Error("x")' });
     const lines = fs.readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({ kind: 'audit', tool: 'run_js', language: 'js', session: 'aud', exitCode: 0, policy: 'tight', capsule: firstCapsule });
-    expect(lines[1]).toMatchObject({ exitCode: 1, errorCode: 'E_GUEST_ERROR', session: null });
+    expect(lines[0]).not.toHaveProperty('typescript');
+    expect(lines[1]).toMatchObject({ exitCode: 0, typescript: true });
+    expect(lines[2]).toMatchObject({ exitCode: 1, errorCode: 'E_GUEST_ERROR', session: null });
     expect(fs.readFileSync(auditFile, 'utf8')).not.toContain('hunter2');
   });
 

@@ -21,6 +21,8 @@ export interface AuditOptions {
 export interface AuditEntry {
   tool: string;
   language: 'js' | 'python';
+  /** The code was TypeScript, stripped before it ran (run_js only). */
+  typescript?: boolean | undefined;
   session: string | undefined;
   code: string;
   capsuleId: string;
@@ -67,6 +69,7 @@ export class AuditLog {
       network: e.network,
       policy: this.options.policyName,
     };
+    if (e.typescript === true) line.typescript = true;
     if (e.errorCode) line.errorCode = e.errorCode;
     if (this.options.codeDigests) line.codeSha256 = createHash('sha256').update(e.code).digest('hex');
     this.logger.info(line, 'run');

@@ -25,6 +25,18 @@ function readLines(file: string): any[] {
 }
 
 describe('audit log', () => {
+  it('marks a run whose code was TypeScript, and only such a run', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-audit-'));
+    const file = path.join(dir, 'audit.jsonl');
+    const log = new AuditLog({ destination: file, policyName: 'default', codeDigests: false });
+    log.record({ ...entry, typescript: true });
+    log.record(entry);
+    log.flush();
+    const [ts, plain] = readLines(file);
+    expect(ts.typescript).toBe(true);
+    expect(plain).not.toHaveProperty('typescript');
+  });
+
   it('writes one JSON line per run without the code, to a 0600 file', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-audit-'));
     const file = path.join(dir, 'logs', 'audit.jsonl');
