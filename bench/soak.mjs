@@ -228,10 +228,10 @@ const warmCalls = Object.keys(KINDS).flatMap((kind) => {
 for (const s of [...JS_SESSIONS, ...PY_SESSIONS]) warmCalls.push({ kind: s.startsWith('js') ? 'js ok (session)' : 'py ok (session)', tool: s.startsWith('js') ? 'run_js' : 'run_python', args: { session: s, code: '0' } });
 await runCalls(server, warmCalls, warmTally);
 
-// Then a slice of the mix itself (another seed): the front's allocators reach their working size in
-// the first few hundred calls (V8's old space and code, glibc's arenas for V8's helper threads; its
-// JS heap's live data stays flat: SECURITY.md, "Soak"). That one-off step belongs in the baseline;
-// the soak is after what keeps growing.
+// Then a slice of the mix itself (another seed): much of the front's allocator growth (V8's old
+// space and code, glibc's heap and the arenas of V8's helper threads; its JS heap's live data stays
+// flat: SECURITY.md, "Soak") comes in the first few hundred calls. That step belongs in the
+// baseline; the soak is after what keeps growing.
 log(`warming with ${WARMUP_MIX} calls of the mix`);
 await runCalls(server, plan(WARMUP_MIX, prng(SEED ^ 0xa5a5)), warmTally);
 // The host keeps up to 4 idle sessionless JS workers (src/sandbox/pool.ts): fill that bounded pool

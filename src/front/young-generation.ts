@@ -2,10 +2,10 @@
  * The front's young generation, held at its initial size.
  *
  * V8 doubles the young generation of a busy process and keeps it, with no more live data than
- * before: the front's went from 2 to 16 MiB over 600 calls on Node 20, and a busy process can take it
- * to 32 MiB on Node 20 and 128 MiB on Node 24 (the soak, `bench/soak.mjs`, caught it). The front's allocations are small and
- * short-lived — a request, its capsule, its result — so the smallest young generation costs no
- * measurable latency or throughput, and the front's memory stays where start-up left it.
+ * before: the front's went from 2 to 16 MiB over 600 calls on Node 20, and a busy process can take
+ * it to 32 MiB on Node 20 and 128 MiB on Node 24 (found with the soak, `bench/soak.mjs`). The
+ * front's allocations are small and short-lived — a request, its capsule, its result — so the
+ * smallest young generation costs no measurable latency or throughput.
  *
  * V8 reads its growth factor each time it would grow the space, so setting the flag at start-up
  * works even though the heap already exists; `--max-semi-space-size` would not (it is read only
