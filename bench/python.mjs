@@ -17,6 +17,9 @@ const CODES = {
 };
 
 const EXTRA_SESSIONS = 5;
+// As for run_js (bench/run.mjs): the pipeline's JIT warms over the first tens of calls.
+const WARM_WARMUP_CALLS = 50;
+const WARM_CALLS = 300;
 
 export async function benchPython({ keyDir, cacheDir, deadline, log, tool = 'run_python', lang = 'python' }) {
   const codes = CODES[lang];
@@ -49,14 +52,14 @@ export async function benchPython({ keyDir, cacheDir, deadline, log, tool = 'run
     out.settleBeforeWarmMs = await waitIdle(server.pid, { maxMs: Math.min(15_000, Math.max(0, left() - 60_000)) });
     {
       const errors = [];
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < WARM_WARMUP_CALLS; i++) {
         const r = await callTool(server, tool, { code: codes.trivial, session: 'py-warm' }, 60_000);
         if (!r.ok) errors.push(r.error);
       }
       const rt = [];
       const dur = [];
       const stopAt = now() + Math.min(30_000, Math.max(5_000, left() - 60_000));
-      for (let i = 0; i < 100 && now() < stopAt; i++) {
+      for (let i = 0; i < WARM_CALLS && now() < stopAt; i++) {
         const r = await callTool(server, tool, { code: codes.trivial, session: 'py-warm' });
         rt.push(r.ms);
         if (r.sc) dur.push(r.sc.durationMs);
