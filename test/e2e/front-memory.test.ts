@@ -1,0 +1,35 @@
+/**
+ * The front as started holds V8's young generation at its start-up size (src/front/young-generation.ts):
+ * the load that grows an unheld one at least 4× (test/unit/front/young-generation.test.ts) leaves it
+ * where it was, and the server still answers afterwards.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from '../helpers/server.js';
+
+const PROBE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'front-heap-probe.mjs');
+let srv: TestServer;
+
+beforeAll(async () => {
+  srv = await startServer(['--audit-log', 'off', '--capsule-store', 'off'], {}, { main: PROBE });
+});
+afterAll(async () => {
+  await srv.close();
+});
+
+describe('the front process', () => {
+  it('keeps its young generation at its start-up size under load, and answers afterwards', async () => {
+    expect((await srv.call('run_js', { code: '1 + 1' })).structuredContent.result).toBe(2);
+    srv.child.kill('SIGUSR2');
+    let line: RegExpExecArray | null = null;
+    for (let i = 0; i < 200 && !line; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      line = /young-generation (\d+) (\d+)/.exec(srv.stderr());
+    }
+    expect(line, 'the probe reported nothing').not.toBeNull();
+    const [before, after] = [Number(line![1]), Number(line![2])];
+    expect(after).toBeLessThanOrEqual(before);
+    expect((await srv.call('run_js', { code: '2 + 2' })).structuredContent.result).toBe(4);
+  });
+});
