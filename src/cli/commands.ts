@@ -155,11 +155,17 @@ export async function runFile(o: CommandOptions): Promise<number> {
   const wheels = loadWheels(o.settings.policy.python, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
   // A one-shot Python run uses the cached snapshot when it verifies, but never waits to make one.
-  const pythonSnapshot =
-    language === 'python' && o.settings.cacheDir !== 'off'
-      ? new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer).load(publicKeys).then((r) => (r.ok ? r.data : undefined))
-      : undefined;
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: o.settings.policy.limits.memMb, spares: { js: 0, python: 0 }, pythonSnapshot, wheels });
+  const cache = language === 'python' && o.settings.cacheDir !== 'off' ? new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer) : undefined;
+  const pythonSnapshot = cache?.load(publicKeys).then((r) => (r.ok ? { file: r.file } : undefined));
+  const sandbox = new SandboxClient({
+    publicKeys,
+    logger,
+    memMb: o.settings.policy.limits.memMb,
+    spares: { js: 0, python: 0 },
+    pythonSnapshot,
+    pythonSnapshotFile: cache?.dataFile,
+    wheels,
+  });
   const mounts = await openMounts(o.settings.policy.filesystem, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
   const runner = new Runner({ policy: o.settings.policy, signer, sandbox, logger, mounts, wheels });
   try {
@@ -181,8 +187,10 @@ export async function prepare(o: CommandOptions): Promise<number> {
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));
   const cache = new SnapshotCache(o.settings.cacheDir ?? defaultCacheDir(), signer);
   const started = performance.now();
-  const data = await providePythonSnapshot({ cache, publicKeys, logger: createLogger(o.settings.logLevel) });
-  const report = { file: cache.dataFile, bytes: data?.byteLength ?? 0, ms: Math.round(performance.now() - started), ok: data !== undefined };
-  write(o.json ? JSON.stringify(report) : data ? `python snapshot ready: ${cache.dataFile} (${report.bytes} bytes, ${report.ms} ms)` : 'python snapshot could not be made (see above)');
-  return data ? 0 : 1;
+  const snapshot = await providePythonSnapshot({ cache, publicKeys, logger: createLogger(o.settings.logLevel) });
+  // Made but not cached is a failure here: caching is what `prepare` is for.
+  const file = snapshot && 'file' in snapshot ? snapshot.file : undefined;
+  const report = { file: cache.dataFile, bytes: file?.size ?? 0, ms: Math.round(performance.now() - started), ok: file !== undefined };
+  write(o.json ? JSON.stringify(report) : file ? `python snapshot ready: ${cache.dataFile} (${report.bytes} bytes, ${report.ms} ms)` : 'python snapshot could not be made (see above)');
+  return file ? 0 : 1;
 }

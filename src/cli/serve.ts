@@ -43,11 +43,17 @@ export async function serve(settings: Settings): Promise<void> {
   let hostStarted!: () => void;
   const makeAfter = new Promise<void>((resolve) => (hostStarted = resolve));
   const stopMaking = new AbortController();
-  const pythonSnapshot =
-    settings.cacheDir === 'off'
-      ? undefined
-      : providePythonSnapshot({ cache: new SnapshotCache(settings.cacheDir ?? defaultCacheDir(), signer), publicKeys, logger, makeAfter, signal: stopMaking.signal });
-  const sandbox = new SandboxClient({ publicKeys, logger, memMb: settings.policy.limits.memMb, spares: { js: 1, python: 2 }, pythonSnapshot, wheels });
+  const cache = settings.cacheDir === 'off' ? undefined : new SnapshotCache(settings.cacheDir ?? defaultCacheDir(), signer);
+  const pythonSnapshot = cache && providePythonSnapshot({ cache, publicKeys, logger, makeAfter, signal: stopMaking.signal });
+  const sandbox = new SandboxClient({
+    publicKeys,
+    logger,
+    memMb: settings.policy.limits.memMb,
+    spares: { js: 1, python: 2 },
+    pythonSnapshot,
+    pythonSnapshotFile: cache?.dataFile,
+    wheels,
+  });
   // The sandbox host starts first: its own start-up (a Node process under the permission model,
   // then the runtimes' spares) overlaps loading the MCP SDK below, which takes ~0.2–0.3 s here.
   // A host that cannot start at all is fatal (handled once the transport is up).

@@ -52,8 +52,11 @@ export interface HostLaunch {
   args: string[];
 }
 
-/** argv for the sandbox host: permission flags, read grants, no code generation from strings. */
-export function sandboxHostLaunch(hostScript: string): HostLaunch {
+/**
+ * argv for the sandbox host: permission flags, read grants, no code generation from strings.
+ * `files` are single files it may also read (the Python snapshot cache's data file).
+ */
+export function sandboxHostLaunch(hostScript: string, files: readonly string[] = []): HostLaunch {
   const distDir = path.resolve(path.dirname(hostScript), '..');
   const root = path.resolve(distDir, '..');
   const reads = [
@@ -65,6 +68,7 @@ export function sandboxHostLaunch(hostScript: string): HostLaunch {
     const dir = packageDir(name);
     if (dir) reads.push(grantDir(dir));
   }
+  reads.push(...files.map((f) => path.resolve(f)));
   const permission = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
   return {
     execPath: process.execPath,

@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import { SANDBOX_HOST_ENV } from '../protocol/host-env.js';
 import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
-import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMessage, type InitMessage, type RunOutcomeWire } from '../protocol/messages.js';
 import type { Logger } from './logger.js';
+import type { PythonSnapshot } from './snapshot/provide.js';
 import { sandboxHostLaunch, type HostLaunch } from './node-flags.js';
 import { describeOsLayers, planHostLaunch, probeNetns, type NetnsAvailability, type OsLayers } from './os-layers.js';
 
@@ -30,7 +31,12 @@ export interface SandboxClientOptions {
    * Python's memory snapshot, being loaded from the signed cache or made (see front/snapshot/).
    * Hosts started before it settles get it in a message as soon as it does; later ones in `init`.
    */
-  pythonSnapshot?: Promise<Uint8Array | undefined>;
+  pythonSnapshot?: Promise<PythonSnapshot | undefined>;
+  /**
+   * The snapshot cache's data file: the host is granted read access to it (and to nothing else of
+   * the user's) so that it reads and checks the snapshot itself.
+   */
+  pythonSnapshotFile?: string;
   /** The policy's Python wheels, sent to every host once at start (runs name them by digest). */
   wheels?: ReadonlyArray<{ filename: string; data: Uint8Array }>;
 }
@@ -64,8 +70,8 @@ export class SandboxClient extends EventEmitter {
   osLayers: OsLayers | undefined;
   /** Whether the host can start in its own network namespace: probed once, then kept. */
   private netns: NetnsAvailability | undefined;
-  /** Python's snapshot: still coming, or settled (undefined data: none). */
-  private python: { settled: false } | { settled: true; data: Uint8Array | undefined } = { settled: false };
+  /** Python's snapshot: still coming, or settled (undefined: none). */
+  private python: { settled: false } | { settled: true; snapshot: PythonSnapshot | undefined } = { settled: false };
 
   constructor(private readonly options: SandboxClientOptions) {
     super();
@@ -74,18 +80,28 @@ export class SandboxClient extends EventEmitter {
     const snapshot = options.pythonSnapshot ?? Promise.resolve(undefined);
     void snapshot
       .catch(() => undefined)
-      .then((data) => {
-        this.python = { settled: true, data };
+      .then((settled) => {
+        const snapshot = this.readable(settled);
+        this.python = { settled: true, snapshot };
         // A host that was told the snapshot is pending waits for it (or for word that there is none).
-        if (this.child && options.pythonSnapshot) this.sendTo(this.child, { t: 'snapshot', language: 'python', ...(data ? { data } : {}) });
+        if (this.child && options.pythonSnapshot) this.sendTo(this.child, { t: 'snapshot', language: 'python', ...snapshot });
       });
   }
 
-  /** The `python` part of `init`: the snapshot itself once settled, else a promise of it. */
-  private pythonInit(): { snapshot?: Uint8Array; pending: boolean } | undefined {
+  /** A snapshot file the host was not granted would only fail there: treat it as none. */
+  private readable(snapshot: PythonSnapshot | undefined): PythonSnapshot | undefined {
+    if (!snapshot || !('file' in snapshot) || snapshot.file.path === this.options.pythonSnapshotFile) return snapshot;
+    this.options.logger.warn({ file: snapshot.file.path }, 'python snapshot file outside the sandbox host\'s grant; the host takes its own');
+    return undefined;
+  }
+
+  /** The `python` part of `init`: the snapshot once settled, else a promise of it. */
+  private pythonInit(): InitMessage['python'] {
     if (!this.options.pythonSnapshot) return undefined;
     if (!this.python.settled) return { pending: true };
-    return this.python.data ? { snapshot: this.python.data, pending: false } : { pending: false };
+    const s = this.python.snapshot;
+    if (!s) return { pending: false };
+    return 'file' in s ? { file: s.file, pending: false } : { snapshot: s.data, pending: false };
   }
 
   get pid(): number | undefined {
@@ -104,13 +120,18 @@ export class SandboxClient extends EventEmitter {
   private async spawnHost(): Promise<void> {
     const netns = (this.netns ??= await probeNetns());
     try {
-      await this.spawnWith(planHostLaunch(sandboxHostLaunch(HOST_SCRIPT), netns), netns);
+      await this.spawnWith(planHostLaunch(this.hostLaunch(), netns), netns);
     } catch (e) {
       if (!netns.available || this.closed) throw e;
       this.netns = { available: false, reason: `the sandbox host did not start inside one (${(e as Error).message})` };
       this.options.logger.warn({ reason: this.netns.reason }, 'starting the sandbox host without a network namespace');
-      await this.spawnWith(sandboxHostLaunch(HOST_SCRIPT), this.netns);
+      await this.spawnWith(this.hostLaunch(), this.netns);
     }
+  }
+
+  private hostLaunch(): HostLaunch {
+    const file = this.options.pythonSnapshotFile;
+    return sandboxHostLaunch(HOST_SCRIPT, file ? [file] : []);
   }
 
   private spawnWith(launch: HostLaunch, netns: NetnsAvailability): Promise<void> {

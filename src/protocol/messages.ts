@@ -24,6 +24,21 @@ export const SignedCapsuleWire = z.strictObject({
 /** A session file sent with a run; its path, size and digest are in the signed capsule. `mtimeMs` is unsigned metadata for `stat`. */
 export const InputFileWire = z.strictObject({ path: z.string(), data: Bytes, mtimeMs: z.number().nonnegative().optional() });
 
+/** Largest snapshot the front accepts (Pyodide's is ~30 MB). */
+export const MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024;
+
+/**
+ * A snapshot in the front's signed cache. The front checked the file against its signed record;
+ * the host reads it once and accepts the bytes only if they match `size` and `sha256` again (the
+ * file may have changed in between). The front thus never holds or sends ~30 MB itself.
+ */
+export const SnapshotFileRef = z.strictObject({
+  path: z.string().min(1).max(4096),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().positive().max(MAX_SNAPSHOT_BYTES),
+});
+export type SnapshotFileRef = z.infer<typeof SnapshotFileRef>;
+
 // ---- front → host ----------------------------------------------------------------------------
 
 export const InitMessage = z.strictObject({
@@ -36,16 +51,22 @@ export const InitMessage = z.strictObject({
   /** Grace between the soft stop and `worker.terminate()`. */
   graceMs: z.number().int().min(1).max(10_000),
   /**
-   * Python's memory snapshot: its verified bytes, or `pending` when the front is making one (it
-   * follows in a `snapshot` message); neither: the host takes its own at the first Python run.
+   * Python's memory snapshot: the cache file the host reads and checks itself (`file`), its bytes
+   * (when it could not be cached), or `pending` when the front is still reading or making it (it
+   * follows in a `snapshot` message); none of these: the host takes its own at the first Python run.
    */
-  python: z.strictObject({ snapshot: Bytes.optional(), pending: z.boolean() }).optional(),
+  python: z.strictObject({ snapshot: Bytes.optional(), file: SnapshotFileRef.optional(), pending: z.boolean() }).optional(),
   /** The policy's Python wheels; a run gets only those whose bytes match a digest in its capsule. */
   wheels: z.array(z.strictObject({ filename: z.string().max(255), data: Bytes })).max(1000).optional(),
 });
 
-/** The snapshot the front promised in `init` (absent data: it could not make one). */
-export const SnapshotMessage = z.strictObject({ t: z.literal('snapshot'), language: z.literal('python'), data: Bytes.optional() });
+/** The snapshot the front promised in `init` (neither data nor file: it has none). */
+export const SnapshotMessage = z.strictObject({
+  t: z.literal('snapshot'),
+  language: z.literal('python'),
+  data: Bytes.optional(),
+  file: SnapshotFileRef.optional(),
+});
 
 export const RunMessage = z.strictObject({
   t: z.literal('run'),
@@ -187,9 +208,6 @@ export const HostMessage = z.discriminatedUnion('t', [ReadyMessage, ResultMessag
 export type HostMessage = z.infer<typeof HostMessage>;
 
 // ---- the snapshot maker → front ----------------------------------------------------------------
-
-/** Largest snapshot the front accepts (Pyodide's is ~30 MB). */
-export const MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024;
 
 /**
  * What the snapshot maker (sandbox/snapshot-maker.ts, a restricted process that never runs guest

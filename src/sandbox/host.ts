@@ -15,11 +15,13 @@ import {
   type HostMessage,
   type RunMessage,
   type RunOutcomeWire,
+  type SnapshotFileRef,
 } from '../protocol/messages.js';
 import { WorkerPool } from './pool.js';
 import { compilePyodideWasm } from './runtimes/pyodide/package.js';
 import type { GuestFilesystem } from './runtimes/types.js';
 import { selfCheck } from './self-check.js';
+import { readSnapshotFile } from './snapshot-file.js';
 import { WheelStore } from './wheel-store.js';
 
 function send(msg: HostMessage): void {
@@ -46,7 +48,24 @@ const inflight = new Map<number, AbortController>();
 const fetchWaiters = new Map<number, (result: FetchResultWire) => void>();
 let nextFetchId = 1;
 /** Settles Python's snapshot when the front sends the one it promised in `init`. */
-let deliverPythonSnapshot: ((data: Uint8Array | undefined) => void) | undefined;
+let deliverPythonSnapshot: ((snapshot: Promise<Uint8Array | undefined>) => void) | undefined;
+
+/**
+ * Python's snapshot from what the front sent: the cache file (read and checked here), or bytes.
+ * A file that fails its check is no snapshot: the pool then takes its own, which is only slower.
+ */
+async function pythonSnapshot(from: { data?: Uint8Array | undefined; file?: SnapshotFileRef | undefined }): Promise<Uint8Array | undefined> {
+  if (from.data) return from.data;
+  if (!from.file) return undefined;
+  try {
+    const bytes = await readSnapshotFile(from.file);
+    log('info', 'python snapshot read from the cache file (digest checked)');
+    return bytes;
+  } catch (e) {
+    log('warn', `${(e as Error).message}; python boots without it`);
+    return undefined;
+  }
+}
 
 /** Pass a worker's network request to the front (run `id`), after checking its shape. */
 function fetchViaFront(id: number, request: unknown, signal: AbortSignal): Promise<FetchResultWire> {
@@ -170,8 +189,10 @@ process.on('message', (raw: unknown) => {
         graceMs: msg.graceMs,
         onWorkerError: (language, e) => log('error', `${language} runtime worker failed: ${e.message}`),
       });
-      let snapshot: Promise<Uint8Array | undefined> = Promise.resolve(msg.python?.snapshot);
-      if (!msg.python?.snapshot && msg.python?.pending) snapshot = new Promise((resolve) => (deliverPythonSnapshot = resolve));
+      const python = msg.python;
+      const snapshot: Promise<Uint8Array | undefined> = python?.pending
+        ? new Promise<Uint8Array | undefined>((resolve) => (deliverPythonSnapshot = resolve))
+        : pythonSnapshot({ data: python?.snapshot, file: python?.file });
       pool.setup('python', {
         // Compiled once here and cloned into each worker: a worker then only instantiates it.
         compile: () =>
@@ -203,7 +224,7 @@ process.on('message', (raw: unknown) => {
       pool?.drop(msg.language, msg.session);
       return;
     case 'snapshot':
-      deliverPythonSnapshot?.(msg.data);
+      deliverPythonSnapshot?.(pythonSnapshot({ data: msg.data, file: msg.file }));
       deliverPythonSnapshot = undefined;
       return;
   }

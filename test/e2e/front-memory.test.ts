@@ -1,7 +1,9 @@
 /**
- * The front as started holds V8's young generation at its start-up size (src/front/young-generation.ts):
- * the load that grows an unheld one at least 4× (test/unit/front/young-generation.test.ts) leaves it
- * where it was, and the server still answers afterwards.
+ * The front's own memory, as started:
+ * - it holds V8's young generation at its start-up size (src/front/young-generation.ts): the load
+ *   that grows an unheld one at least 4× (test/unit/front/young-generation.test.ts) leaves it where
+ *   it was, and the server still answers afterwards;
+ * - it never holds Python's ~30 MB snapshot: the sandbox host reads the cache file itself.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +21,10 @@ afterAll(async () => {
 });
 
 describe('the front process', () => {
-  it('keeps its young generation at its start-up size under load, and answers afterwards', async () => {
+  it('holds neither a grown young generation under load nor Python\'s snapshot, and answers afterwards', async () => {
     expect((await srv.call('run_js', { code: '1 + 1' })).structuredContent.result).toBe(2);
+    // Python has booted from the cached snapshot (~30 MB) by now.
+    expect((await srv.call('run_python', { code: '3 * 3' }, { timeout: 120_000 })).structuredContent.result).toBe(9);
     srv.child.kill('SIGUSR2');
     let line: RegExpExecArray | null = null;
     for (let i = 0; i < 200 && !line; i++) {
@@ -30,6 +34,8 @@ describe('the front process', () => {
     expect(line, 'the probe reported nothing').not.toBeNull();
     const [before, after] = [Number(line![1]), Number(line![2])];
     expect(after).toBeLessThanOrEqual(before);
+    const buffers = /array-buffers (\d+)/.exec(srv.stderr());
+    expect(Number(buffers?.[1]), 'the front holds the snapshot').toBeLessThan(8 * 1024 * 1024);
     expect((await srv.call('run_js', { code: '2 + 2' })).structuredContent.result).toBe(4);
   });
 });

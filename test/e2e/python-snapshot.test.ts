@@ -43,7 +43,10 @@ describe('python snapshot cache', () => {
     const r = await srv.call('run_python', { code: 'import sys\nsys.version_info[0]' }, { timeout: 120_000 });
     expect(r.structuredContent.result).toBe(3);
     expect(srv.stderr()).toContain('python snapshot loaded from the cache (signature and digest verified)');
+    // The host read the file itself (its grant covers exactly that file) and checked it again.
+    expect(srv.stderr()).toContain('python snapshot read from the cache file (digest checked)');
     expect(srv.stderr()).not.toContain('making one');
+    expect(srv.stderr()).not.toContain('python boots without it');
   });
 
   it('refuses a tampered snapshot, still runs Python, and caches a fresh snapshot in its place', async () => {
@@ -59,6 +62,8 @@ describe('python snapshot cache', () => {
     expect(r.structuredContent.result).toBe(42);
     expect(srv.stderr()).toContain('its bytes do not match the signed digest');
     await waitFor(() => srv.stderr().includes('python snapshot made and cached'), 120_000);
+    // The run waited for the new snapshot, which the host then read from the cache it was written to.
+    expect(srv.stderr()).toContain('python snapshot read from the cache file (digest checked)');
     await srv.close();
 
     // The replacement verifies: the next server loads it instead of making another.

@@ -5,21 +5,28 @@
  * A snapshot is executable state: whoever can swap it runs code in every later interpreter. So
  * the cache holds the snapshot with a signed record `{buildId, sha256, size}` (Ed25519, the
  * server's own key, a domain tag of its own so no capsule or manifest signature can stand in), and
- * `load` hands out bytes only when the record verifies against one of the server's keys, names the
- * current build, and matches the bytes. Anything else — missing, corrupt, foreign, stale — is a
+ * `load` hands out the file only when the record verifies against one of the server's keys, names
+ * the current build, and matches the bytes. Anything else — missing, corrupt, foreign, stale — is a
  * miss: the server makes a new snapshot (in a process that never runs guest code) and replaces it.
+ *
+ * `load` streams the file through the digest and hands out a reference, not the bytes: the sandbox
+ * host reads the file itself and checks the digest again (sandbox/snapshot-file.ts). The front so
+ * never holds ~30 MB, nor sends it over IPC (on glibc, freeing a buffer that size lifts the
+ * allocator's mmap threshold to it for the rest of the process, and the front's heap then keeps
+ * what it frees).
  *
  * The build id covers what the snapshot's content depends on: the Pyodide package version and our
  * own boot and preload code. Any change of either is a miss, never a stale load.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { canonicalJson, keyringFromPublicKeys, type PublicKeyEntry } from '../../protocol/capsule.js';
-import { MAX_SNAPSHOT_BYTES } from '../../protocol/messages.js';
+import { MAX_SNAPSHOT_BYTES, type SnapshotFileRef } from '../../protocol/messages.js';
 import type { CapsuleSigner } from '../capsule/signer.js';
 import { packageDir } from '../node-flags.js';
 
@@ -63,11 +70,24 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** SHA-256 and length of a file, read in small chunks (never the whole file in memory). */
+async function digestFile(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(fs.createReadStream(file, { highWaterMark: 256 * 1024 }), async (chunks: AsyncIterable<Buffer>) => {
+    for await (const chunk of chunks) {
+      size += chunk.byteLength;
+      hash.update(chunk);
+    }
+  });
+  return { sha256: hash.digest('hex'), size };
+}
+
 function signedText(r: Pick<SnapshotRecord, 'buildId' | 'sha256' | 'size'>): string {
   return canonicalJson({ buildId: r.buildId, sha256: r.sha256, size: r.size });
 }
 
-export type SnapshotLoad = { ok: true; data: Uint8Array } | { ok: false; reason: string };
+export type SnapshotLoad = { ok: true; file: SnapshotFileRef } | { ok: false; reason: string };
 
 export class SnapshotCache {
   readonly dataFile: string;
@@ -83,7 +103,7 @@ export class SnapshotCache {
     this.recordFile = path.join(dir, `${stem}.json`);
   }
 
-  /** The verified snapshot, or why there is none to use. Never throws. */
+  /** The verified snapshot file, or why there is none to use. Never throws. */
   async load(publicKeys: readonly PublicKeyEntry[]): Promise<SnapshotLoad> {
     let record: SnapshotRecord;
     try {
@@ -104,18 +124,18 @@ export class SnapshotCache {
       valid = false;
     }
     if (!valid) return { ok: false, reason: 'its signature does not verify' };
-    let data: Buffer;
+    let found: { sha256: string; size: number };
     try {
-      data = await fs.promises.readFile(this.dataFile);
+      found = await digestFile(this.dataFile);
     } catch {
       return { ok: false, reason: 'its data file is unreadable' };
     }
-    if (data.byteLength !== record.size || sha256(data) !== record.sha256) return { ok: false, reason: 'its bytes do not match the signed digest' };
-    return { ok: true, data };
+    if (found.size !== record.size || found.sha256 !== record.sha256) return { ok: false, reason: 'its bytes do not match the signed digest' };
+    return { ok: true, file: { path: this.dataFile, sha256: record.sha256, size: record.size } };
   }
 
-  /** Sign and store `data`, replacing any earlier snapshot of this build (atomic renames). */
-  async save(data: Uint8Array): Promise<void> {
+  /** Sign and store `data`, replacing any earlier snapshot of this build (atomic renames); returns the stored file. */
+  async save(data: Uint8Array): Promise<SnapshotFileRef> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const fields = { buildId: this.buildId, sha256: sha256(data), size: data.byteLength };
     const record: SnapshotRecord = { v: 1, ...fields, keyId: this.signer.keyId, signature: this.signer.signTagged(SNAPSHOT_TAG, signedText(fields)) };
@@ -132,6 +152,7 @@ export class SnapshotCache {
       await Promise.allSettled([fs.promises.rm(dataTmp, { force: true }), fs.promises.rm(recordTmp, { force: true })]);
     }
     await this.pruneOtherBuilds();
+    return { path: this.dataFile, sha256: fields.sha256, size: fields.size };
   }
 
   /** Snapshots of other builds (~30 MB each) are dead weight after an upgrade: remove them. */

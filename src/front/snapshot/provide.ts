@@ -5,8 +5,15 @@
  */
 import type { Logger } from 'pino';
 import type { PublicKeyEntry } from '../../protocol/capsule.js';
+import type { SnapshotFileRef } from '../../protocol/messages.js';
 import type { SnapshotCache } from './cache.js';
 import { makePythonSnapshot } from './maker.js';
+
+/**
+ * A snapshot for the sandbox host: the verified cache file, which the host reads itself, or the
+ * bytes themselves when a new snapshot could not be cached (then the front sends them).
+ */
+export type PythonSnapshot = { file: SnapshotFileRef } | { data: Uint8Array };
 
 export interface ProvideOptions {
   cache: SnapshotCache;
@@ -19,11 +26,11 @@ export interface ProvideOptions {
   make?: (signal?: AbortSignal) => Promise<Uint8Array>;
 }
 
-export async function providePythonSnapshot(o: ProvideOptions): Promise<Uint8Array | undefined> {
+export async function providePythonSnapshot(o: ProvideOptions): Promise<PythonSnapshot | undefined> {
   const loaded = await o.cache.load(o.publicKeys);
   if (loaded.ok) {
     o.logger.info({ file: o.cache.dataFile }, 'python snapshot loaded from the cache (signature and digest verified)');
-    return loaded.data;
+    return { file: loaded.file };
   }
   o.logger.info({ reason: loaded.reason }, 'no usable python snapshot in the cache: making one (once per build, a few seconds of CPU)');
   await o.makeAfter?.catch(() => undefined);
@@ -36,10 +43,11 @@ export async function providePythonSnapshot(o: ProvideOptions): Promise<Uint8Arr
     return undefined;
   }
   try {
-    await o.cache.save(data);
+    const file = await o.cache.save(data);
     o.logger.info({ file: o.cache.dataFile }, 'python snapshot made and cached');
+    return { file };
   } catch (e) {
     o.logger.warn({ err: (e as Error).message }, 'python snapshot made but not cached');
+    return { data };
   }
-  return data;
 }

@@ -38,6 +38,12 @@ describe('sandbox host launch', () => {
     expect(reads.some((r) => r.split(path.sep).includes('amaro'))).toBe(true);
   });
 
+  it('grants a named file (the snapshot cache) as that one file, not its directory', () => {
+    const file = path.join(os.tmpdir(), 'cache', 'python-0123456789abcdef.snapshot');
+    const extra = sandboxHostLaunch(HOST_SCRIPT, [file]).args.filter((a) => !args.includes(a));
+    expect(extra).toEqual([`--allow-fs-read=${file}`]);
+  });
+
   it('grants nothing that contains the home, config or key directory', () => {
     const secret = [defaultKeyDir(), path.join(os.homedir(), '.config'), os.homedir(), path.join(codeDir, 'front')];
     for (const r of reads) for (const s of secret) expect(s === r || s.startsWith(`${r}${path.sep}`), `${r} covers ${s}`).toBe(false);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { providePythonSnapshot } from '../../../src/front/snapshot/provide.js';
 const BUILD = 'a'.repeat(64);
 const OTHER_BUILD = 'b'.repeat(64);
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 let dir: string;
 const signer = CapsuleSigner.generate();
@@ -20,12 +22,15 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('SnapshotCache', () => {
-  it('gives back exactly the bytes it saved, in private files', async () => {
+  it('gives back the file it saved, with its digest and size, in private files', async () => {
     const cache = new SnapshotCache(path.join(dir, 'c'), signer, BUILD);
-    const data = bytes(70_000);
-    await cache.save(data);
+    // Larger than the read chunk: the digest is streamed over several.
+    const data = bytes(700_000);
+    const saved = await cache.save(data);
     const loaded = await cache.load(keys);
-    expect(loaded.ok && Buffer.compare(Buffer.from(loaded.data), Buffer.from(data))).toBe(0);
+    expect(loaded).toEqual({ ok: true, file: { path: cache.dataFile, sha256: sha256(data), size: data.byteLength } });
+    expect(saved).toEqual(loaded.ok && loaded.file);
+    expect(Buffer.compare(fs.readFileSync(cache.dataFile), Buffer.from(data))).toBe(0);
     expect(fs.statSync(path.join(dir, 'c')).mode & 0o777).toBe(0o700);
     expect(fs.statSync(cache.dataFile).mode & 0o777).toBe(0o600);
     expect(fs.statSync(cache.recordFile).mode & 0o777).toBe(0o600);
@@ -112,7 +117,21 @@ describe('providePythonSnapshot', () => {
     const first = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make });
     const second = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make });
     expect(made).toBe(1);
-    expect(first && second && Buffer.compare(Buffer.from(first), Buffer.from(second))).toBe(0);
+    // Both times a reference to the cache file (the host reads it), never the bytes themselves.
+    const file = { path: cache.dataFile, sha256: sha256(bytes(5000)), size: 5000 };
+    expect(first).toEqual({ file });
+    expect(second).toEqual({ file });
+  });
+
+  it('hands over the bytes themselves when a new snapshot cannot be cached', async () => {
+    const blocked = path.join(dir, 'not-a-dir');
+    fs.writeFileSync(blocked, '');
+    const cache = new SnapshotCache(blocked, signer, BUILD);
+    const made = bytes(300);
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, warn: (_o: object, m: string) => void warnings.push(m) };
+    expect(await providePythonSnapshot({ cache, publicKeys: keys, logger: logger as never, make: async () => made })).toEqual({ data: made });
+    expect(warnings).toContain('python snapshot made but not cached');
   });
 
   it('replaces a tampered snapshot with a new one', async () => {
@@ -121,7 +140,7 @@ describe('providePythonSnapshot', () => {
     fs.appendFileSync(cache.dataFile, 'x');
     const fresh = bytes(5000, 9);
     const got = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make: async () => fresh });
-    expect(got).toBe(fresh);
+    expect(got).toEqual({ file: { path: cache.dataFile, sha256: sha256(fresh), size: fresh.byteLength } });
     expect((await cache.load(keys)).ok).toBe(true);
   });
 
