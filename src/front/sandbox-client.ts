@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import { SANDBOX_HOST_ENV } from '../protocol/host-env.js';
 import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
@@ -13,9 +13,10 @@ import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMes
 import type { Logger } from './logger.js';
 import type { PythonSnapshot } from './snapshot/provide.js';
 import { sandboxHostLaunch, type HostLaunch } from './node-flags.js';
+import { CODE_DIR } from './package-paths.js';
 import { describeOsLayers, planHostLaunch, probeNetns, type NetnsAvailability, type OsLayers } from './os-layers.js';
 
-export const HOST_SCRIPT = fileURLToPath(new URL('../sandbox/host.js', import.meta.url));
+export const HOST_SCRIPT = path.join(CODE_DIR, 'sandbox', 'host.js');
 
 export interface SandboxClientOptions {
   publicKeys: PublicKeyEntry[];

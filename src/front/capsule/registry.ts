@@ -7,15 +7,15 @@
 import { verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { canonicalJson, keyringFromPublicKeys, sha256Hex, PublicKeyEntrySchema, type Keyring, type PublicKeyEntry } from '../../protocol/capsule.js';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
+import { PACKAGE_ROOT } from '../package-paths.js';
 import type { CapsuleSigner } from './signer.js';
 
 export const REGISTRY_TAG = 'wasm-sandbox-mcp/registry/v1\0';
-export const REGISTRY_DIR = fileURLToPath(new URL('../../../capsules/', import.meta.url));
+export const REGISTRY_DIR = path.join(PACKAGE_ROOT, 'capsules');
 export const MANIFEST_SUFFIX = '.capsule.json';
 /** Names the built-in tools use; a manifest may not shadow them. */
 const RESERVED = new Set(['run_js', 'run_python', 'reset_session']);

@@ -4,9 +4,9 @@
  * so the precedence rules are unit-tested without touching the process.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import { REGISTRY_DIR } from '../capsule/registry.js';
+import { PACKAGE_ROOT } from '../package-paths.js';
 import { describeIssues } from './errors.js';
 import { LIMIT_BOUNDS, PolicySchema, type Limits, type Policy } from './schema.js';
 
@@ -14,7 +14,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where the shipped policies live: `<package root>/policies`. */
-export const POLICIES_DIR = fileURLToPath(new URL('../../../policies/', import.meta.url));
+export const POLICIES_DIR = path.join(PACKAGE_ROOT, 'policies');
 
 /** The overridable settings, as strings straight from argv or the environment. */
 export interface RawSettings {

@@ -23,19 +23,18 @@ import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { canonicalJson, keyringFromPublicKeys, type PublicKeyEntry } from '../../protocol/capsule.js';
 import { MAX_SNAPSHOT_BYTES, type SnapshotFileRef } from '../../protocol/messages.js';
 import type { CapsuleSigner } from '../capsule/signer.js';
 import { packageDir } from '../node-flags.js';
+import { CODE_DIR, CODE_EXT } from '../package-paths.js';
 
 export const SNAPSHOT_TAG = 'wasm-sandbox-mcp/python-snapshot/v1\0';
 
 /** The sandbox modules whose code shapes the snapshot's content (built .js, or .ts under the tests). */
-const EXT = path.extname(fileURLToPath(import.meta.url));
-const SHAPING_MODULES = ['runtimes/pyodide', 'runtimes/pyodide/boot', 'runtimes/pyodide/python'].map((m) => `${m}${EXT}`);
-const SANDBOX_DIR = fileURLToPath(new URL('../../sandbox/', import.meta.url));
+const SHAPING_MODULES = ['runtimes/pyodide', 'runtimes/pyodide/boot', 'runtimes/pyodide/python'].map((m) => `${m}${CODE_EXT}`);
+const SANDBOX_DIR = path.join(CODE_DIR, 'sandbox');
 
 const RecordSchema = z.strictObject({
   v: z.literal(1),

@@ -4,13 +4,14 @@
  * Its answer is validated like any message from the sandbox side.
  */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import { SANDBOX_HOST_ENV } from '../../protocol/host-env.js';
 import { MakerMessage } from '../../protocol/messages.js';
 import { sandboxHostLaunch } from '../node-flags.js';
+import { CODE_DIR } from '../package-paths.js';
 
-const MAKER_SCRIPT = fileURLToPath(new URL('../../sandbox/snapshot-maker.js', import.meta.url));
+const MAKER_SCRIPT = path.join(CODE_DIR, 'sandbox', 'snapshot-maker.js');
 /** Booting Pyodide from scratch takes 5–8 s here; allow for a loaded machine. */
 const MAKER_TIMEOUT_MS = 120_000;
 
