@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
 
-/** Packages the sandbox host and its workers import. */
-const HOST_PACKAGES = ['zod', 'acorn', 'quickjs-emscripten-core', '@jitl/quickjs-wasmfile-release-sync', '@jitl/quickjs-ffi-types', 'pyodide', 'amaro'];
+/** Packages the sandbox host and its workers load at run time (the rest is bundled: scripts/bundle.mjs). */
+const HOST_PACKAGES = ['quickjs-emscripten-core', '@jitl/quickjs-wasmfile-release-sync', '@jitl/quickjs-ffi-types', 'pyodide', 'amaro'];
 
 /** Directory of an installed package: walk up from its resolved entry to its package.json. */
 export function packageDir(name: string, from: string = import.meta.url): string | undefined {
@@ -59,11 +59,8 @@ export interface HostLaunch {
 export function sandboxHostLaunch(hostScript: string, files: readonly string[] = []): HostLaunch {
   const distDir = path.resolve(path.dirname(hostScript), '..');
   const root = path.resolve(distDir, '..');
-  const reads = [
-    grantDir(path.join(distDir, 'sandbox')),
-    grantDir(path.join(distDir, 'protocol')),
-    path.join(root, 'package.json'),
-  ];
+  // The host's and workers' own code is bundled into dist/sandbox (scripts/bundle.mjs).
+  const reads = [grantDir(path.join(distDir, 'sandbox')), path.join(root, 'package.json')];
   for (const name of HOST_PACKAGES) {
     const dir = packageDir(name);
     if (dir) reads.push(grantDir(dir));

@@ -1,7 +1,8 @@
 /**
- * Packaging: `npm pack` gives a small tarball with what the server needs and nothing of the repo's
- * development files; installed into an empty project (offline-first, from the npm cache the
- * project's own install warmed), its bin serves run_js over stdio.
+ * Packaging: `npm pack` gives a small tarball with what the server needs (one bundled file per
+ * process: scripts/bundle.mjs) and nothing of the repo's development files; installed into an empty
+ * project (offline-first, from the npm cache the project's own install warmed), it brings only the
+ * runtimes as dependencies, and its bin serves run_js, TypeScript and run_python over stdio.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,20 +48,35 @@ afterAll(() => {
 describe('the npm package', () => {
   it('packs the built server, policies and capsules, and no development files', () => {
     const paths = packed.files.map((f) => f.path);
-    for (const needed of ['dist/cli/main.js', 'dist/sandbox/host.js', 'dist/sandbox/runtimes/typescript.js', 'policies/default.json', 'policies/strict.json', 'capsules/trusted-keys.json', 'README.md', 'package.json']) {
+    for (const needed of ['dist/cli/main.js', 'dist/sandbox/host.js', 'dist/sandbox/worker.js', 'dist/sandbox/snapshot-maker.js', 'policies/default.json', 'policies/strict.json', 'capsules/trusted-keys.json', 'README.md', 'package.json']) {
       expect(paths).toContain(needed);
     }
+    // The bundles only, not tsc's module-per-file output besides them.
+    const dist = paths.filter((p) => p.startsWith('dist/') && !p.startsWith('dist/sandbox/chunks/'));
+    expect(dist.sort()).toEqual(['dist/cli/main.js', 'dist/sandbox/host.js', 'dist/sandbox/snapshot-maker.js', 'dist/sandbox/worker.js']);
+    // The runtime adapters, one chunk each (a worker loads only its own).
+    expect(paths.filter((p) => /^dist\/sandbox\/chunks\/(quickjs|pyodide)-\w+\.js$/.test(p))).toHaveLength(2);
     const dev = paths.filter((p) => /^(src|test|bench|scripts|\.ci|capsules\/src)\/|\.map$|\.d\.ts$|^tsconfig|^vitest/.test(p));
     expect(dev).toEqual([]);
-    // Small: compressed size of what is ours (the runtimes come as dependencies).
-    expect(packed.size).toBeLessThan(512 * 1024);
+    // Small: compressed size of what is ours, the bundled MCP SDK, zod, pino and undici included
+    // (the runtimes come as dependencies).
+    expect(packed.size).toBeLessThan(1024 * 1024);
   });
 
-  it('installs into an empty project and its bin serves run_js (and TypeScript) over stdio', async () => {
+  it('installs the runtimes as its only dependencies (what it bundles is not fetched again)', () => {
+    const modules = path.join(dir, 'project', 'node_modules');
+    const installed = fs.readdirSync(modules).flatMap((n) => (n.startsWith('@') ? fs.readdirSync(path.join(modules, n)).map((m) => `${n}/${m}`) : [n]));
+    for (const runtime of ['pyodide', 'quickjs-emscripten-core', 'amaro']) expect(installed).toContain(runtime);
+    for (const bundled of ['@modelcontextprotocol/sdk', 'zod', 'pino', 'undici', 'ipaddr.js', '@noble/ed25519', 'acorn']) expect(installed).not.toContain(bundled);
+  });
+
+  it('installs into an empty project and its bin serves run_js, TypeScript and run_python over stdio', async () => {
     expect(fs.existsSync(bin)).toBe(true);
     const home = path.join(dir, 'home');
     fs.mkdirSync(home);
-    const srv = await startServer(['--audit-log', 'off'], { HOME: home }, { main: bin });
+    // Its own snapshot cache: the package's build differs from the repository's dist, and a save
+    // would prune the suite's snapshot as another build's.
+    const srv = await startServer(['--audit-log', 'off'], { HOME: home, SANDBOX_CACHE_DIR: path.join(dir, 'cache') }, { main: bin });
     try {
       const { tools } = await srv.client.listTools();
       expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['run_js', 'run_python', 'reset_session']));
@@ -69,9 +85,13 @@ describe('the npm package', () => {
       // The installed layout grants the sandbox host its runtime packages, the TypeScript stripper included.
       const t = await srv.call('run_js', { code: 'const n: number = 6 * 7; n', typescript: true });
       expect(t.structuredContent).toMatchObject({ exitCode: 0, result: 42 });
+      // Python from the installed layout: the host loads Pyodide from its package directory (no
+      // snapshot cached in this home yet: the maker's bundle makes one, or the host boots Python).
+      const py = await srv.call('run_python', { code: 'import sys\nsys.version_info[0] * 14' }, { timeout: 120_000 });
+      expect(py.structuredContent).toMatchObject({ exitCode: 0, result: 42 });
       srv.assertStdoutIsJsonRpc();
     } finally {
       await srv.close();
     }
-  });
+  }, 180_000);
 });

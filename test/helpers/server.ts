@@ -95,9 +95,13 @@ export function serverEnv(env: Record<string, string>): Record<string, string> {
 /** `main`: the server's entry script (default the built dist/cli/main.js; e.g. an installed bin). */
 export async function startServer(args: string[] = [], env: Record<string, string> = {}, options: { main?: string } = {}): Promise<TestServer> {
   const keyDir = newKeyDir();
+  // A server holding a key of its own would find the suite's snapshot signed by a stranger and
+  // replace it with one it signs, for every later server to replace again (seconds of CPU each):
+  // it gets no snapshot cache unless the test names one.
+  const ownKey = args.includes('--key-dir');
   const child = spawn(process.execPath, [options.main ?? MAIN, '--key-dir', path.join(keyDir, 'k'), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: serverEnv(env),
+    env: serverEnv(ownKey ? { SANDBOX_CACHE_DIR: 'off', ...env } : env),
   });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));

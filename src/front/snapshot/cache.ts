@@ -32,8 +32,13 @@ import { CODE_DIR, CODE_EXT } from '../package-paths.js';
 
 export const SNAPSHOT_TAG = 'wasm-sandbox-mcp/python-snapshot/v1\0';
 
-/** The sandbox modules whose code shapes the snapshot's content (built .js, or .ts under the tests). */
-const SHAPING_MODULES = ['runtimes/pyodide', 'runtimes/pyodide/boot', 'runtimes/pyodide/python'].map((m) => `${m}${CODE_EXT}`);
+/**
+ * The sandbox code that shapes the snapshot's content (built .js, or .ts under the tests): the
+ * worker's entry — once bundled, it names the Pyodide adapter's chunk by a hash of its content —
+ * and the modules with the boot and preload code (not in the npm package, which ships the bundle
+ * only; each that exists is hashed).
+ */
+const SHAPING_MODULES = ['worker', 'runtimes/pyodide', 'runtimes/pyodide/boot', 'runtimes/pyodide/python'].map((m) => `${m}${CODE_EXT}`);
 const SANDBOX_DIR = path.join(CODE_DIR, 'sandbox');
 
 const RecordSchema = z.strictObject({
@@ -60,7 +65,10 @@ export function pythonSnapshotBuildId(): string {
   const h = createHash('sha256').update('python-snapshot/v1\0');
   const pyodide = packageDir('pyodide');
   h.update(pyodide ? fs.readFileSync(path.join(pyodide, 'package.json')) : 'no-pyodide');
-  for (const m of SHAPING_MODULES) h.update('\0').update(m).update('\0').update(fs.readFileSync(path.join(SANDBOX_DIR, m)));
+  for (const m of SHAPING_MODULES) {
+    const file = path.join(SANDBOX_DIR, m);
+    if (fs.existsSync(file)) h.update('\0').update(m).update('\0').update(fs.readFileSync(file));
+  }
   buildIdMemo = h.digest('hex');
   return buildIdMemo;
 }

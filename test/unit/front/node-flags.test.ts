@@ -1,6 +1,6 @@
 /**
  * The sandbox host's launch flags: the permission model on, reads granted only to our built sandbox
- * and protocol code and the runtime packages — never the home or key directory — and nothing else.
+ * code and the runtime packages — never the home or key directory — and nothing else.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -27,9 +27,9 @@ describe('sandbox host launch', () => {
     }
   });
 
-  it('reads only our sandbox/protocol code, package.json and the runtime packages', () => {
+  it('reads only our sandbox code (bundled), package.json and the runtime packages', () => {
     for (const r of reads) {
-      const ours = r.startsWith(path.join(codeDir, 'sandbox')) || r.startsWith(path.join(codeDir, 'protocol')) || r === path.join(root, 'package.json');
+      const ours = r.startsWith(path.join(codeDir, 'sandbox')) || r === path.join(root, 'package.json');
       expect(ours || r.split(path.sep).includes('node_modules'), r).toBe(true);
     }
     expect(reads.some((r) => r.includes('pyodide'))).toBe(true);
