@@ -4,6 +4,9 @@
  * (flag, policy, key store, audit log) is one line on stderr and exit status 2 — the server never
  * starts half-configured.
  */
+// First, before any other module's code runs (it applies itself on import): the start-up of the
+// bundled front alone (settings, the MCP SDK's schemas) grew an unheld young generation 1 → 8 MiB.
+import '../front/young-generation.js';
 import { readFileSync } from 'node:fs';
 import { ErrorCode, isSandboxError } from '../protocol/errors.js';
 import { resolveSettings } from '../front/policy/settings.js';

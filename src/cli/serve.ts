@@ -12,7 +12,6 @@ import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { openMounts } from '../front/vfs/mounts.js';
-import { holdYoungGeneration } from '../front/young-generation.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
 
@@ -21,7 +20,6 @@ export async function serve(settings: Settings): Promise<void> {
   console.log = console.error;
   console.info = console.error;
   console.debug = console.error;
-  holdYoungGeneration();
 
   const logger = createLogger(settings.logLevel);
   const keyDir = settings.keyDir ?? defaultKeyDir();

@@ -9,10 +9,14 @@
  *
  * V8 reads its growth factor each time it would grow the space, so setting the flag at start-up
  * works even though the heap already exists; `--max-semi-space-size` would not (it is read only
- * when the heap is made). An unknown flag is a line on stderr, never stdout.
+ * when the heap is made). Importing this module applies it, and `cli/main.ts` imports it first:
+ * the start-up of the bundled front alone (settings, the MCP SDK's schemas) grew the space from 1 to
+ * 8 MiB. An unknown flag is a line on stderr, never stdout.
  */
 import v8 from 'node:v8';
 
 export function holdYoungGeneration(): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
+
+holdYoungGeneration();

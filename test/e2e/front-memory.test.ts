@@ -35,7 +35,7 @@ describe('the front process', () => {
     const [before, after] = [Number(line![1]), Number(line![2])];
     expect(after).toBeLessThanOrEqual(before);
     const buffers = /array-buffers (\d+)/.exec(srv.stderr());
-    expect(Number(buffers?.[1]), 'the front holds the snapshot').toBeLessThan(8 * 1024 * 1024);
+    expect(Number(buffers?.[1]), 'the front keeps the snapshot').toBeLessThan(8 * 1024 * 1024);
     expect((await srv.call('run_js', { code: '2 + 2' })).structuredContent.result).toBe(4);
   });
 });
