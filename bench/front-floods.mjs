@@ -1,0 +1,34 @@
+// The front's RSS across output floods: one server, one call to start, then five rounds of ten
+// run_js calls that each print past the policy's 1 MiB stdout cap; RSS after each round. A flood's
+// result crosses the front as a few MiB-sized strings and buffers (the host's message, the result,
+// its text block, the JSON-RPC line), which set the level its allocators then keep. Run after a
+// build: `node bench/front-floods.mjs`.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { callTool, killLiveServers, startServer } from './lib.mjs';
+
+const FLOOD = 'const s = "x".repeat(4096); for (let i = 0; i < 5000; i++) console.log(s); 1';
+const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-floods-'));
+// No snapshot cache: a server making a snapshot would hold its ~30 MB in the front meanwhile.
+const server = await startServer({ keyDir: path.join(dir, 'keys'), cacheDir: 'off' });
+try {
+  const pid = server.transport.pid;
+  await callTool(server, 'run_js', { code: '0' });
+  const readings = [rssMiB(pid)];
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 10; i++) {
+      const r = await callTool(server, 'run_js', { code: FLOOD }, 60_000);
+      if (!r.ok) throw new Error(`a flood call failed: ${r.error}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    readings.push(rssMiB(pid));
+  }
+  console.log(`front RSS (MiB), at start and after every 10 floods: ${readings.map((r) => r.toFixed(1)).join(' → ')}`);
+} finally {
+  await server.close();
+  killLiveServers();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
