@@ -4,6 +4,7 @@
 //
 // Bounded: every phase has its own cap and a watchdog ends the run if the total passes
 // WATCHDOG_MS. A missed target never fails the run; a server that cannot start does (exit 1).
+import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -337,7 +338,7 @@ async function phaseCapsule() {
   const signerPath = path.join(ROOT, 'dist', 'front', 'capsule', 'signer.js');
   const capsulePath = path.join(ROOT, 'dist', 'protocol', 'capsule.js');
   const { CapsuleSigner, buildCapsuleBody } = await import(pathToFileURL(signerPath).href);
-  const { verifyCapsule, keyringFromPublicKeys } = await import(pathToFileURL(capsulePath).href);
+  const { verifyCapsule, keyringFromPublicKeys, capsuleSigningInput } = await import(pathToFileURL(capsulePath).href);
   const signer = CapsuleSigner.generate();
   const keyring = keyringFromPublicKeys(signer.publicKeys());
   const unit = 'const v = [1, 2, 3].map((x) => x * 2);\n';
@@ -360,12 +361,24 @@ async function phaseCapsule() {
       verify.push((t2 - t1) * 1000);
     }
   }
+  // The floor: Ed25519 alone (node:crypto, the same library ours calls) over the same signing input,
+  // interleaved with nothing else; what sign+verify costs beyond it is ours.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const input = capsuleSigningInput(signer.sign(buildCapsuleBody({ language: 'js', code, session: null, policy, files: [], keyId: signer.keyId })).body);
+  const bareTotal = [];
+  for (let i = 0; i < CAPSULE_WARMUP + CAPSULE_ITERS; i++) {
+    const t0 = now();
+    const signature = cryptoSign(null, input, privateKey);
+    if (!cryptoVerify(null, input, publicKey, signature)) throw new Error('bare Ed25519 did not verify');
+    if (i >= CAPSULE_WARMUP) bareTotal.push((now() - t0) * 1000);
+  }
   results.capsule = {
     codeBytes: Buffer.byteLength(code),
     iterations: CAPSULE_ITERS,
     signVerifyUs: summarize(total),
     signUs: summarize(sign),
     verifyUs: summarize(verify),
+    bareEd25519Us: summarize(bareTotal),
   };
   log(`capsule sign+verify p50 ${fmtUs(results.capsule.signVerifyUs.p50)}`);
 }
@@ -456,6 +469,11 @@ function report() {
     const tg = push(target('capsule.signVerify.p50', cap.signVerifyUs.p50 / 1000, '<=', 0.35, ' ms'));
     rows.push([`sign+verify, ${cap.codeBytes} B code, p50 (n=${cap.iterations})`, fmtUs(cap.signVerifyUs.p50), '', '', tg, st('capsule.signVerify.p50')]);
     rows.push([`  sign p50 / verify p50 / sign+verify p99`, `${fmtUs(cap.signUs.p50)} / ${fmtUs(cap.verifyUs.p50)} / ${fmtUs(cap.signVerifyUs.p99)}`, '', '', '', '']);
+    const floor = cap.bareEd25519Us?.p50;
+    if (floor) {
+      const ratio = fmtRatio(cap.signVerifyUs.p50 / floor);
+      rows.push([`  floor: Ed25519 sign + verify alone (node:crypto), same input, p50`, fmtUs(cap.signVerifyUs.p50), fmtUs(floor), ratio, '≤ 0.35 ms', floor > 350 ? 'target below floor' : 'floor under target']);
+    }
   }
   rows.push('run_python over stdio vs bare Pyodide in the bench process');
   const pyTargets = [
