@@ -114,8 +114,9 @@ export class SnapshotCache {
     private readonly buildId: string = pythonSnapshotBuildId(),
   ) {
     const stem = `python-${buildId.slice(0, 16)}`;
-    this.dataFile = path.join(dir, `${stem}.snapshot`);
-    this.recordFile = path.join(dir, `${stem}.json`);
+    // Absolute: the sandbox host (its working directory is /) reads the data file by this path.
+    this.dataFile = path.resolve(dir, `${stem}.snapshot`);
+    this.recordFile = path.resolve(dir, `${stem}.json`);
   }
 
   /** The verified snapshot file, or why there is none to use. Never throws. */
