@@ -48,18 +48,48 @@ describe('capsule store', () => {
     expect(store.get(idA)).toEqual(a);
   });
 
-  it('prunes the oldest beyond the count bound', async () => {
+  it('keeps the newest within the count bound at every write, dropping the oldest', async () => {
     const store = new CapsuleStore({ dir: tmp(), maxCount: 3 });
     const all = Array.from({ length: 6 }, (_, i) => capsule(String(i)));
     for (const c of all) {
       store.put(c);
       await store.flush();
+      expect(fs.readdirSync(store.dir).length).toBeLessThanOrEqual(3);
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(await store.prune()).toBe(3);
     expect(fs.readdirSync(store.dir)).toHaveLength(3);
-    expect(store.get(capsuleId(all[5]!.body))).toBeDefined();
-    expect(store.get(capsuleId(all[0]!.body))).toBeUndefined();
+    for (const c of all.slice(3)) expect(store.get(capsuleId(c.body))).toBeDefined();
+    for (const c of all.slice(0, 3)) expect(store.get(capsuleId(c.body))).toBeUndefined();
+    expect(await store.prune()).toBe(0);
+  });
+
+  it('counts files another server wrote into the same directory once it reads the directory again', async () => {
+    const dir = tmp();
+    const store = new CapsuleStore({ dir, maxCount: 3 });
+    const mine = capsule('mine');
+    store.put(mine);
+    await store.flush();
+    const other = new CapsuleStore({ dir, maxCount: 100 });
+    for (const c of ['a', 'b', 'c', 'd'].map(capsule)) {
+      other.put(c);
+      await other.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(fs.readdirSync(dir)).toHaveLength(5);
+    expect(await store.prune()).toBe(2);
+    expect(fs.readdirSync(dir)).toHaveLength(3);
+    expect(store.get(capsuleId(mine.body))).toBeUndefined();
+  });
+
+  it('makes its directory again when it was removed while the server ran', async () => {
+    const store = new CapsuleStore({ dir: tmp() });
+    store.put(capsule('first'));
+    await store.flush();
+    fs.rmSync(store.dir, { recursive: true });
+    const second = capsule('second');
+    store.put(second);
+    await store.flush();
+    expect(store.get(capsuleId(second.body))).toEqual(second);
   });
 
   it('a store it cannot write does not throw; it reports', async () => {
