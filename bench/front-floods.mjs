@@ -6,10 +6,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { callTool, killLiveServers, startServer } from './lib.mjs';
+import { callTool, killLiveServers, rssKiB, startServer } from './lib.mjs';
 
 const FLOOD = 'const s = "x".repeat(4096); for (let i = 0; i < 5000; i++) console.log(s); 1';
-const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const rssMiB = (pid) => rssKiB(pid) / 1024;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-floods-'));
 // No snapshot cache: a server making a snapshot would hold its ~30 MB in the front meanwhile.

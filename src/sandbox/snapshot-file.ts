@@ -4,8 +4,8 @@
  * straight into shared memory (one copy for every worker, and no 30 MB buffer freed afterwards),
  * and uses those bytes only if their size and SHA-256 are the ones the front named.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { sha256Hex } from '../protocol/capsule.js';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import type { SnapshotFileRef } from '../protocol/messages.js';
 
@@ -24,7 +24,7 @@ export async function readSnapshotFile(ref: SnapshotFileRef): Promise<Uint8Array
       if (bytesRead === 0) throw new SandboxError(ErrorCode.INTERNAL, 'the python snapshot file was cut short while being read');
       read += bytesRead;
     }
-    if (createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
+    if (sha256Hex(bytes) !== ref.sha256) {
       throw new SandboxError(ErrorCode.INTERNAL, 'the python snapshot file does not match the digest the front verified');
     }
     return bytes;

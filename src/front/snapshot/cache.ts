@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { canonicalJson, keyringFromPublicKeys, type PublicKeyEntry } from '../../protocol/capsule.js';
+import { canonicalJson, keyringFromPublicKeys, sha256Hex, type PublicKeyEntry } from '../../protocol/capsule.js';
 import { MAX_SNAPSHOT_BYTES, type SnapshotFileRef } from '../../protocol/messages.js';
 import type { CapsuleSigner } from '../capsule/signer.js';
 import { packageDir } from '../node-flags.js';
@@ -70,10 +70,6 @@ export function pythonSnapshotBuildId(): string {
   }
   buildIdMemo = h.digest('hex');
   return buildIdMemo;
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
@@ -153,7 +149,7 @@ export class SnapshotCache {
   /** Sign and store `data`, replacing any earlier snapshot of this build (atomic renames); returns the stored file. */
   async save(data: Uint8Array): Promise<SnapshotFileRef> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const fields = { buildId: this.buildId, sha256: sha256(data), size: data.byteLength };
+    const fields = { buildId: this.buildId, sha256: sha256Hex(data), size: data.byteLength };
     const record: SnapshotRecord = { v: 1, ...fields, keyId: this.signer.keyId, signature: this.signer.signTagged(SNAPSHOT_TAG, signedText(fields)) };
     const tmp = (f: string) => `${f}.${process.pid}.${Date.now()}.tmp`;
     const dataTmp = tmp(this.dataFile);
