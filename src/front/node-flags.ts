@@ -52,11 +52,21 @@ export interface HostLaunch {
   args: string[];
 }
 
+export interface LaunchGrants {
+  /** Single files it may also read (the Python snapshot cache's data file). */
+  readFiles?: readonly string[];
+  /**
+   * One file it may write (the snapshot maker's output, made by the front beforehand). Node's
+   * permission model then allows writing that path only: no other file, no rename, no directory.
+   */
+  writeFile?: string;
+}
+
 /**
- * argv for the sandbox host: permission flags, read grants, no code generation from strings.
- * `files` are single files it may also read (the Python snapshot cache's data file).
+ * argv for the sandbox host (and the snapshot maker): permission flags, read grants, no code
+ * generation from strings; `args` follow the script.
  */
-export function sandboxHostLaunch(hostScript: string, files: readonly string[] = []): HostLaunch {
+export function sandboxHostLaunch(hostScript: string, grants: LaunchGrants = {}, scriptArgs: readonly string[] = []): HostLaunch {
   const distDir = path.resolve(path.dirname(hostScript), '..');
   const root = path.resolve(distDir, '..');
   // The host's and workers' own code is bundled into dist/sandbox (scripts/bundle.mjs).
@@ -65,7 +75,7 @@ export function sandboxHostLaunch(hostScript: string, files: readonly string[] =
     const dir = packageDir(name);
     if (dir) reads.push(grantDir(dir));
   }
-  reads.push(...files.map((f) => path.resolve(f)));
+  reads.push(...(grants.readFiles ?? []).map((f) => path.resolve(f)));
   const permission = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
   return {
     execPath: process.execPath,
@@ -73,9 +83,11 @@ export function sandboxHostLaunch(hostScript: string, files: readonly string[] =
       permission,
       '--allow-worker',
       ...reads.map((r) => `--allow-fs-read=${r}`),
+      ...(grants.writeFile ? [`--allow-fs-write=${path.resolve(grants.writeFile)}`] : []),
       '--disallow-code-generation-from-strings',
       '--no-warnings',
       hostScript,
+      ...scriptArgs,
     ],
   };
 }

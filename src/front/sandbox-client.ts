@@ -132,7 +132,7 @@ export class SandboxClient extends EventEmitter {
 
   private hostLaunch(): HostLaunch {
     const file = this.options.pythonSnapshotFile;
-    return sandboxHostLaunch(HOST_SCRIPT, file ? [file] : []);
+    return sandboxHostLaunch(HOST_SCRIPT, { readFiles: file ? [file] : [] });
   }
 
   private spawnWith(launch: HostLaunch, netns: NetnsAvailability): Promise<void> {

@@ -219,6 +219,8 @@ export const MakerMessage = z.discriminatedUnion('t', [
     language: z.literal('python'),
     data: Bytes.refine((b) => b.byteLength > 0 && b.byteLength <= MAX_SNAPSHOT_BYTES, 'snapshot size out of range'),
   }),
+  // The maker wrote the snapshot into the one file the front made and granted it (front/snapshot/maker.ts).
+  z.strictObject({ t: z.literal('written'), size: z.number().int().positive().max(MAX_SNAPSHOT_BYTES) }),
   z.strictObject({ t: z.literal('failed'), message: z.string().max(4096) }),
 ]);
 export type MakerMessage = z.infer<typeof MakerMessage>;

@@ -64,6 +64,11 @@ describe('python snapshot cache', () => {
     await waitFor(() => srv.stderr().includes('python snapshot made and cached'), 120_000);
     // The run waited for the new snapshot, which the host then read from the cache it was written to.
     expect(srv.stderr()).toContain('python snapshot read from the cache file (digest checked)');
+    // The maker wrote the ~30 MB into the cache file itself: the front never held them. Its peak RSS
+    // was 124–125 MiB when the snapshot came over IPC, 65–66 MiB since (both measured here).
+    const peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${srv.child.pid}/status`, 'utf8'))?.[1]);
+    expect(peakKiB / 1024, 'the front held the snapshot').toBeLessThan(96);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     await srv.close();
 
     // The replacement verifies: the next server loads it instead of making another.

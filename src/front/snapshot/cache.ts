@@ -9,27 +9,31 @@
  * the current build, and matches the bytes. Anything else — missing, corrupt, foreign, stale — is a
  * miss: the server makes a new snapshot (in a process that never runs guest code) and replaces it.
  *
- * `load` streams the file through the digest and hands out a reference, not the bytes: the sandbox
- * host reads the file itself and checks the digest again (sandbox/snapshot-file.ts). The front so
- * never holds ~30 MB, nor sends it over IPC (on glibc, freeing a buffer that size lifts the
- * allocator's mmap threshold to it for the rest of the process, and the front's heap then keeps
- * what it frees).
+ * The front never holds the ~30 MB. A new snapshot is written into a file the front reserved
+ * (`reserveDataFile`) by the maker itself, then streamed through the digest and signed (`adopt`);
+ * `load` streams the file through the digest and hands out a reference, and the sandbox host reads
+ * the file itself and checks the digest again (sandbox/snapshot-file.ts). On glibc, freeing a
+ * buffer that size lifts the allocator's mmap threshold to it for the rest of the process, and the
+ * front's heap then keeps what it frees: a front that received a snapshot over IPC stayed ~50 MiB
+ * larger for its whole life.
  *
  * The build id covers what the snapshot's content depends on: the Pyodide package version and our
  * own boot and preload code. Any change of either is a miss, never a stale load.
  */
-import { createHash, verify as cryptoVerify } from 'node:crypto';
+import { createHash, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { canonicalJson, keyringFromPublicKeys, sha256Hex, type PublicKeyEntry } from '../../protocol/capsule.js';
+import { canonicalJson, keyringFromPublicKeys, type PublicKeyEntry } from '../../protocol/capsule.js';
 import { MAX_SNAPSHOT_BYTES, type SnapshotFileRef } from '../../protocol/messages.js';
 import type { CapsuleSigner } from '../capsule/signer.js';
 import { packageDir } from '../node-flags.js';
 import { CODE_DIR, CODE_EXT } from '../package-paths.js';
 
 export const SNAPSHOT_TAG = 'wasm-sandbox-mcp/python-snapshot/v1\0';
+/** A temporary snapshot file older than this was left by a server that died making it. */
+const ABANDONED_TMP_MS = 60 * 60 * 1000;
 
 /**
  * The sandbox code that shapes the snapshot's content (built .js, or .ts under the tests): the
@@ -146,32 +150,71 @@ export class SnapshotCache {
     return { ok: true, file: { path: this.dataFile, sha256: record.sha256, size: record.size } };
   }
 
-  /** Sign and store `data`, replacing any earlier snapshot of this build (atomic renames); returns the stored file. */
-  async save(data: Uint8Array): Promise<SnapshotFileRef> {
+  /**
+   * A new, empty file (mode 0600) in the cache directory for a snapshot to be written into, then
+   * `adopt`ed; throws when the directory cannot be made or written.
+   */
+  async reserveDataFile(): Promise<string> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const fields = { buildId: this.buildId, sha256: sha256Hex(data), size: data.byteLength };
-    const record: SnapshotRecord = { v: 1, ...fields, keyId: this.signer.keyId, signature: this.signer.signTagged(SNAPSHOT_TAG, signedText(fields)) };
-    const tmp = (f: string) => `${f}.${process.pid}.${Date.now()}.tmp`;
-    const dataTmp = tmp(this.dataFile);
-    const recordTmp = tmp(this.recordFile);
-    try {
-      await fs.promises.writeFile(dataTmp, data, { mode: 0o600 });
-      await fs.promises.writeFile(recordTmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-      // Data first: a reader that sees the new record finds the bytes it signs (or a digest mismatch).
-      await fs.promises.rename(dataTmp, this.dataFile);
-      await fs.promises.rename(recordTmp, this.recordFile);
-    } finally {
-      await Promise.allSettled([fs.promises.rm(dataTmp, { force: true }), fs.promises.rm(recordTmp, { force: true })]);
-    }
-    await this.pruneOtherBuilds();
-    return { path: this.dataFile, sha256: fields.sha256, size: fields.size };
+    const file = tmpName(this.dataFile);
+    await (await fs.promises.open(file, 'wx', 0o600)).close();
+    return file;
   }
 
-  /** Snapshots of other builds (~30 MB each) are dead weight after an upgrade: remove them. */
-  private async pruneOtherBuilds(): Promise<void> {
+  /**
+   * Sign the snapshot written into `file` (from `reserveDataFile`) and move it into place, replacing
+   * any earlier snapshot of this build (atomic renames); returns the stored file. The bytes are
+   * streamed through the digest, never held. `file` is gone afterwards, whatever happens.
+   */
+  async adopt(file: string): Promise<SnapshotFileRef> {
+    const recordTmp = tmpName(this.recordFile);
+    try {
+      const fields = { buildId: this.buildId, ...(await digestFile(file)) };
+      if (fields.size === 0 || fields.size > MAX_SNAPSHOT_BYTES) throw new Error(`a snapshot of ${fields.size} bytes is out of range`);
+      const record: SnapshotRecord = { v: 1, ...fields, keyId: this.signer.keyId, signature: this.signer.signTagged(SNAPSHOT_TAG, signedText(fields)) };
+      await fs.promises.writeFile(recordTmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+      // Data first: a reader that sees the new record finds the bytes it signs (or a digest mismatch).
+      await fs.promises.rename(file, this.dataFile);
+      await fs.promises.rename(recordTmp, this.recordFile);
+      await this.prune();
+      return { path: this.dataFile, sha256: fields.sha256, size: fields.size };
+    } finally {
+      await Promise.allSettled([fs.promises.rm(file, { force: true }), fs.promises.rm(recordTmp, { force: true })]);
+    }
+  }
+
+  /** Sign and store `data` (`reserveDataFile`, write, `adopt`). */
+  async save(data: Uint8Array): Promise<SnapshotFileRef> {
+    const file = await this.reserveDataFile();
+    try {
+      await fs.promises.writeFile(file, data);
+    } catch (e) {
+      await fs.promises.rm(file, { force: true });
+      throw e;
+    }
+    return this.adopt(file);
+  }
+
+  /**
+   * Snapshots of other builds (~30 MB each) are dead weight after an upgrade, and so are the
+   * temporary files of a server killed while making one: remove them (a temporary file only once
+   * it is older than any making takes, as another server may be writing it).
+   */
+  private async prune(): Promise<void> {
     const keep = new Set([path.basename(this.dataFile), path.basename(this.recordFile)]);
     const names = await fs.promises.readdir(this.dir).catch(() => [] as string[]);
-    const stale = names.filter((n) => /^python-[0-9a-f]{16}\.(snapshot|json)$/.test(n) && !keep.has(n));
-    await Promise.allSettled(stale.map((n) => fs.promises.rm(path.join(this.dir, n), { force: true })));
+    const staleBuilds = names.filter((n) => /^python-[0-9a-f]{16}\.(snapshot|json)$/.test(n) && !keep.has(n));
+    const oldTmp = async (n: string) => {
+      if (!/^python-[0-9a-f]{16}\.(snapshot|json)\.[0-9a-z.]+\.tmp$/.test(n)) return false;
+      const stat = await fs.promises.stat(path.join(this.dir, n)).catch(() => undefined);
+      return stat !== undefined && Date.now() - stat.mtimeMs > ABANDONED_TMP_MS;
+    };
+    const abandoned = (await Promise.all(names.map(async (n) => ((await oldTmp(n)) ? n : undefined)))).filter((n) => n !== undefined);
+    await Promise.allSettled([...staleBuilds, ...abandoned].map((n) => fs.promises.rm(path.join(this.dir, n), { force: true })));
   }
+}
+
+/** A temporary name next to `file`, unique across servers sharing the directory. */
+function tmpName(file: string): string {
+  return `${file}.${process.pid}.${Date.now().toString(36)}.${randomBytes(4).toString('hex')}.tmp`;
 }

@@ -40,8 +40,16 @@ describe('sandbox host launch', () => {
 
   it('grants a named file (the snapshot cache) as that one file, not its directory', () => {
     const file = path.join(os.tmpdir(), 'cache', 'python-0123456789abcdef.snapshot');
-    const extra = sandboxHostLaunch(HOST_SCRIPT, [file]).args.filter((a) => !args.includes(a));
+    const extra = sandboxHostLaunch(HOST_SCRIPT, { readFiles: [file] }).args.filter((a) => !args.includes(a));
     expect(extra).toEqual([`--allow-fs-read=${file}`]);
+  });
+
+  it('grants the snapshot maker one file to write, passed after the script, and nothing else', () => {
+    const out = path.join(os.tmpdir(), 'cache', 'python-0123456789abcdef.snapshot.1.2.tmp');
+    const launch = sandboxHostLaunch(HOST_SCRIPT, { writeFile: out }, [out]);
+    expect(launch.args.filter((a) => !args.includes(a))).toEqual([`--allow-fs-write=${out}`, out]);
+    expect(launch.args.at(-2)).toBe(HOST_SCRIPT);
+    expect(args.some((a) => a.startsWith('--allow-fs-write'))).toBe(false);
   });
 
   it('grants nothing that contains the home, config or key directory', () => {

@@ -44,6 +44,35 @@ describe('SnapshotCache', () => {
     expect(fs.readdirSync(dir).sort()).toEqual([path.basename(cache.recordFile), path.basename(cache.dataFile)].sort());
   });
 
+  it('adopts a snapshot written into the file it reserved, and removes temporary files left by a dead server', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    const abandoned = path.join(dir, `${path.basename(cache.dataFile)}.999.abc.0011aabb.tmp`);
+    const recent = path.join(dir, `${path.basename(cache.dataFile)}.998.abd.0011aabc.tmp`);
+    fs.writeFileSync(abandoned, 'half a snapshot');
+    fs.writeFileSync(recent, 'another server is making one');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(abandoned, twoHoursAgo, twoHoursAgo);
+    const reserved = await cache.reserveDataFile();
+    expect(path.dirname(reserved)).toBe(dir);
+    expect(fs.statSync(reserved).size).toBe(0);
+    expect(fs.statSync(reserved).mode & 0o777).toBe(0o600);
+    // Another writer (the snapshot maker) fills it.
+    const data = bytes(200_000, 3);
+    fs.writeFileSync(reserved, data);
+    expect(await cache.adopt(reserved)).toEqual({ path: cache.dataFile, sha256: sha256(data), size: data.byteLength });
+    expect((await cache.load(keys)).ok).toBe(true);
+    expect(fs.existsSync(reserved)).toBe(false);
+    expect(fs.existsSync(abandoned)).toBe(false);
+    expect(fs.existsSync(recent)).toBe(true);
+  });
+
+  it('refuses to adopt an empty file, and removes it', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    const reserved = await cache.reserveDataFile();
+    await expect(cache.adopt(reserved)).rejects.toThrow(/0 bytes is out of range/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('misses when nothing is cached', async () => {
     expect(await new SnapshotCache(dir, signer, BUILD).load(keys)).toEqual({ ok: false, reason: 'none cached yet' });
   });
@@ -106,32 +135,47 @@ describe('SnapshotCache', () => {
 
 describe('providePythonSnapshot', () => {
   const quiet = { info: () => undefined, warn: () => undefined };
-
-  it('makes and caches a snapshot on a miss, then serves the cache without making another', async () => {
-    const cache = new SnapshotCache(dir, signer, BUILD);
-    let made = 0;
-    const make = async () => {
-      made++;
-      return bytes(5000);
+  /** A maker that writes `data` where it is told to, as the real one does, and counts its calls. */
+  const fakeMaker = (data: Uint8Array) => {
+    const calls = { toFile: 0, bytes: 0 };
+    return {
+      calls,
+      toFile: async (file: string) => {
+        calls.toFile++;
+        expect(fs.existsSync(file)).toBe(true);
+        fs.writeFileSync(file, data);
+      },
+      bytes: async () => {
+        calls.bytes++;
+        return data;
+      },
     };
-    const first = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make });
-    const second = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make });
-    expect(made).toBe(1);
+  };
+
+  it('makes a snapshot into the cache on a miss, then serves the cache without making another', async () => {
+    const cache = new SnapshotCache(dir, signer, BUILD);
+    const maker = fakeMaker(bytes(5000));
+    const first = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, maker });
+    const second = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, maker });
+    // Made once, and into the file: the bytes never pass through the front.
+    expect(maker.calls).toEqual({ toFile: 1, bytes: 0 });
     // Both times a reference to the cache file (the host reads it), never the bytes themselves.
     const file = { path: cache.dataFile, sha256: sha256(bytes(5000)), size: 5000 };
     expect(first).toEqual({ file });
     expect(second).toEqual({ file });
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('hands over the bytes themselves when a new snapshot cannot be cached', async () => {
+  it('hands over the bytes themselves when the cache directory cannot be written', async () => {
     const blocked = path.join(dir, 'not-a-dir');
     fs.writeFileSync(blocked, '');
     const cache = new SnapshotCache(blocked, signer, BUILD);
-    const made = bytes(300);
+    const maker = fakeMaker(bytes(300));
     const warnings: string[] = [];
     const logger = { info: () => undefined, warn: (_o: object, m: string) => void warnings.push(m) };
-    expect(await providePythonSnapshot({ cache, publicKeys: keys, logger: logger as never, make: async () => made })).toEqual({ data: made });
-    expect(warnings).toContain('python snapshot made but not cached');
+    expect(await providePythonSnapshot({ cache, publicKeys: keys, logger: logger as never, maker })).toEqual({ data: bytes(300) });
+    expect(maker.calls).toEqual({ toFile: 0, bytes: 1 });
+    expect(warnings).toContain('python snapshot cannot be cached; making one for this server only');
   });
 
   it('replaces a tampered snapshot with a new one', async () => {
@@ -139,42 +183,37 @@ describe('providePythonSnapshot', () => {
     await cache.save(bytes(5000));
     fs.appendFileSync(cache.dataFile, 'x');
     const fresh = bytes(5000, 9);
-    const got = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, make: async () => fresh });
+    const got = await providePythonSnapshot({ cache, publicKeys: keys, logger: quiet, maker: fakeMaker(fresh) });
     expect(got).toEqual({ file: { path: cache.dataFile, sha256: sha256(fresh), size: fresh.byteLength } });
     expect((await cache.load(keys)).ok).toBe(true);
   });
 
-  it('answers undefined (boot from scratch) when making fails, and caches nothing', async () => {
+  it('answers undefined (boot from scratch) when making fails, and leaves nothing in the cache', async () => {
     const cache = new SnapshotCache(dir, signer, BUILD);
     const warnings: string[] = [];
     const got = await providePythonSnapshot({
       cache,
       publicKeys: keys,
       logger: { info: () => undefined, warn: (_o: object, m: string) => void warnings.push(m) } as never,
-      make: async () => {
-        throw new Error('boom');
+      maker: {
+        toFile: async (file) => {
+          fs.writeFileSync(file, 'half a snapshot');
+          throw new Error('boom');
+        },
+        bytes: async () => bytes(1),
       },
     });
     expect(got).toBeUndefined();
     expect(warnings.join()).toMatch(/not made/);
-    expect(fs.existsSync(cache.dataFile)).toBe(false);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it('does not start making once the server is shutting down', async () => {
     const stop = new AbortController();
     stop.abort();
-    let made = 0;
-    const got = await providePythonSnapshot({
-      cache: new SnapshotCache(dir, signer, BUILD),
-      publicKeys: keys,
-      logger: quiet,
-      signal: stop.signal,
-      make: async () => {
-        made++;
-        return bytes(10);
-      },
-    });
+    const maker = fakeMaker(bytes(10));
+    const got = await providePythonSnapshot({ cache: new SnapshotCache(dir, signer, BUILD), publicKeys: keys, logger: quiet, signal: stop.signal, maker });
     expect(got).toBeUndefined();
-    expect(made).toBe(0);
+    expect(maker.calls).toEqual({ toFile: 0, bytes: 0 });
   });
 });
