@@ -6,6 +6,7 @@ import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
 import { loadRegistry } from '../front/capsule/registry.js';
 import { CapsuleStore, defaultStoreDir } from '../front/capsule/store.js';
+import { startIdleCollector } from '../front/idle-collector.js';
 import { createLogger } from '../front/logger.js';
 import { loadWheels } from '../front/policy/python-schema.js';
 import type { Settings } from '../front/policy/settings.js';
@@ -14,6 +15,9 @@ import { SandboxClient } from '../front/sandbox-client.js';
 import { openMounts } from '../front/vfs/mounts.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
+
+/** Quiet time after which the front gives back what a burst of calls left (front/idle-collector.ts). */
+const IDLE_COLLECT_MS = 5000;
 
 export async function serve(settings: Settings): Promise<void> {
   // Anything that would print to stdout would corrupt the JSON-RPC stream: send it to stderr.
@@ -64,11 +68,13 @@ export async function serve(settings: Settings): Promise<void> {
   const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts, wheels });
   const server = createMcpServer(runner, { networkEnabled: settings.policy.network.enabled, registryTools: registry.tools });
 
+  const idle = startIdleCollector({ idleMs: IDLE_COLLECT_MS });
   let stopping = false;
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ why }, 'shutting down');
+    idle.stop();
     runner.close();
     stopMaking.abort();
     await Promise.allSettled([server.close(), sandbox.close(), store?.flush()]);
@@ -86,7 +92,16 @@ export async function serve(settings: Settings): Promise<void> {
 
   // Answer the client at once; the sandbox host is starting alongside (a run waits for it if needed).
   // A host that cannot start at all is fatal: the server must never run unrestricted.
-  await server.connect(new StdioServerTransport());
+  const transport = new StdioServerTransport();
+  const send = transport.send.bind(transport);
+  transport.send = (message: Parameters<typeof send>[0]) => {
+    idle.touch();
+    return send(message);
+  };
+  await server.connect(transport);
+  // Only once connected: a first 'data' listener starts stdin flowing, and data the transport's
+  // listener was not there for would be lost.
+  process.stdin.on('data', idle.touch);
   try {
     await hostStart;
     hostStarted();
