@@ -108,6 +108,8 @@ function networkEnabled(network: unknown): boolean {
   return typeof network === 'object' && network !== null && (network as { enabled?: unknown }).enabled === true;
 }
 
+const RUN_ENDED = 'the run ended';
+
 async function handleRun(msg: RunMessage): Promise<void> {
   const abort = new AbortController();
   inflight.set(msg.id, abort);
@@ -161,8 +163,9 @@ async function handleRun(msg: RunMessage): Promise<void> {
     if (!isSandboxError(e)) log('error', `run ${msg.id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     send({ t: 'refused', id: msg.id, code, message });
   } finally {
-    // Network requests still waiting end with the run.
-    abort.abort();
+    // Network requests still waiting end with the run. A reason of our own: abort() without one
+    // builds a DOMException with a stack: ~3% of this thread's busy time in warm runs (CPU profile).
+    abort.abort(RUN_ENDED);
     inflight.delete(msg.id);
   }
 }
