@@ -82,14 +82,13 @@ export function killLiveServers() {
  * Spawn the built server over stdio and complete the MCP handshake with the SDK client.
  * Resolves with timing from just before the spawn to the end of `initialize`.
  */
-export async function startServer({ keyDir, cacheDir, connectTimeoutMs = 30_000, extraArgs = [], nodeArgs = [], env }) {
+export async function startServer({ keyDir, cacheDir, connectTimeoutMs = 30_000, extraArgs = [], nodeArgs = [] }) {
   const t0 = now();
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [...nodeArgs, SERVER_MAIN, '--key-dir', keyDir, ...(cacheDir ? ['--cache-dir', cacheDir] : []), ...extraArgs],
     cwd: ROOT,
     stderr: 'pipe',
-    ...(env ? { env } : {}),
   });
   let stderrTail = '';
   transport.stderr?.on('data', (chunk) => {
