@@ -7,8 +7,8 @@
  * strings, and ten of them left its RSS anywhere between 80 and 119 MiB until the next burst
  * (`bench/front-floods.mjs`). An agent's pauses are where that memory can go back: after
  * `idleMs` with no message in or out, one full collection, at most once per quiet spell. It
- * blocks the event loop for ~20–40 ms (measured: 19.8 ms in the front after floods); a run still in flight then (a long one, without progress
- * notifications) has its answer held for at most that long.
+ * blocks the event loop for ~20–40 ms (19.8 ms in the front after ten floods); a run still in
+ * flight then (a long one, without progress notifications) has its answer held that long.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
