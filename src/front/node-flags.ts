@@ -64,7 +64,7 @@ export interface LaunchGrants {
 
 /**
  * argv for the sandbox host (and the snapshot maker): permission flags, read grants, no code
- * generation from strings; `args` follow the script.
+ * generation from strings, then the script and `scriptArgs`.
  */
 export function sandboxHostLaunch(hostScript: string, grants: LaunchGrants = {}, scriptArgs: readonly string[] = []): HostLaunch {
   const distDir = path.resolve(path.dirname(hostScript), '..');

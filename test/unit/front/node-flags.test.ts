@@ -2,6 +2,8 @@
  * The sandbox host's launch flags: the permission model on, reads granted only to our built sandbox
  * code and the runtime packages — never the home or key directory — and nothing else.
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +52,31 @@ describe('sandbox host launch', () => {
     expect(launch.args.filter((a) => !args.includes(a))).toEqual([`--allow-fs-write=${out}`, out]);
     expect(launch.args.at(-2)).toBe(HOST_SCRIPT);
     expect(args.some((a) => a.startsWith('--allow-fs-write'))).toBe(false);
+  });
+
+  it('lets a process started with that grant write the file, and refuses any other write, a rename and a new file beside it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-grant-'));
+    try {
+      const out = path.join(dir, 'python-0123456789abcdef.snapshot.1.2.tmp');
+      fs.writeFileSync(out, '', { mode: 0o600 });
+      // The real flags, with a probe in place of the script.
+      const flags = sandboxHostLaunch(HOST_SCRIPT, { writeFile: out }).args.filter((a) => a !== HOST_SCRIPT);
+      const probe = `
+        const fs = require('node:fs');
+        const tryIt = (f) => { try { f(); return 'ok'; } catch (e) { return e.code; } };
+        console.log(JSON.stringify({
+          granted: tryIt(() => fs.writeFileSync(${JSON.stringify(out)}, 'snapshot')),
+          sibling: tryIt(() => fs.writeFileSync(${JSON.stringify(path.join(dir, 'other'))}, 'x')),
+          longer: tryIt(() => fs.writeFileSync(${JSON.stringify(`${out}x`)}, 'x')),
+          rename: tryIt(() => fs.renameSync(${JSON.stringify(out)}, ${JSON.stringify(path.join(dir, 'moved'))})),
+        }));`;
+      const r = spawnSync(process.execPath, [...flags, '-e', probe], { encoding: 'utf8', env: {} });
+      expect(JSON.parse(r.stdout), r.stderr).toEqual({ granted: 'ok', sibling: 'ERR_ACCESS_DENIED', longer: 'ERR_ACCESS_DENIED', rename: 'ERR_ACCESS_DENIED' });
+      expect(fs.readdirSync(dir)).toEqual([path.basename(out)]);
+      expect(fs.readFileSync(out, 'utf8')).toBe('snapshot');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('grants nothing that contains the home, config or key directory', () => {
