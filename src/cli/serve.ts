@@ -6,7 +6,8 @@ import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
 import { loadRegistry } from '../front/capsule/registry.js';
 import { CapsuleStore, defaultStoreDir } from '../front/capsule/store.js';
-import { startIdleCollector } from '../front/idle-collector.js';
+import { collectGarbage } from '../front/garbage.js';
+import { IDLE_COLLECT_MS, startIdleCollector } from '../shared/idle-collector.js';
 import { createLogger } from '../front/logger.js';
 import { loadWheels } from '../front/policy/python-schema.js';
 import type { Settings } from '../front/policy/settings.js';
@@ -15,9 +16,6 @@ import { SandboxClient } from '../front/sandbox-client.js';
 import { openMounts } from '../front/vfs/mounts.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
-
-/** Quiet time after which the front gives back what a burst of calls left (front/idle-collector.ts). */
-const IDLE_COLLECT_MS = 5000;
 
 export async function serve(settings: Settings): Promise<void> {
   // Anything that would print to stdout would corrupt the JSON-RPC stream: send it to stderr.
@@ -68,7 +66,7 @@ export async function serve(settings: Settings): Promise<void> {
   const runner = new Runner({ policy: settings.policy, signer, sandbox, logger, audit, store, mounts, wheels });
   const server = createMcpServer(runner, { networkEnabled: settings.policy.network.enabled, registryTools: registry.tools });
 
-  const idle = startIdleCollector({ idleMs: IDLE_COLLECT_MS });
+  const idle = startIdleCollector({ idleMs: IDLE_COLLECT_MS, collect: collectGarbage });
   let stopping = false;
   const shutdown = async (why: string) => {
     if (stopping) return;

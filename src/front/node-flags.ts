@@ -85,6 +85,8 @@ export function sandboxHostLaunch(hostScript: string, grants: LaunchGrants = {},
       ...reads.map((r) => `--allow-fs-read=${r}`),
       ...(grants.writeFile ? [`--allow-fs-write=${path.resolve(grants.writeFile)}`] : []),
       '--disallow-code-generation-from-strings',
+      // For the idle collections of the host's threads; sandbox/garbage.ts takes the global away.
+      '--expose-gc',
       '--no-warnings',
       hostScript,
       ...scriptArgs,

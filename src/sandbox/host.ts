@@ -3,6 +3,8 @@
  * front, and then runs capsules it has verified — nothing else. Every instruction from the IPC
  * channel is validated; a bad one is refused, never half-obeyed.
  */
+// First: takes the global `gc` away before anything else runs in this realm.
+import { collectGarbage } from './garbage.js';
 import { ErrorCode, SandboxError, isSandboxError } from '../protocol/errors.js';
 import { keyringFromPublicKeys, sha256Hex, verifyCapsule, type Keyring } from '../protocol/capsule.js';
 import { CapsuleFilesystemSchema, guestPrefixes } from '../protocol/guest-filesystem.js';
@@ -23,6 +25,7 @@ import type { GuestFilesystem } from './runtimes/types.js';
 import { selfCheck } from './self-check.js';
 import { readSnapshotFile } from './snapshot-file.js';
 import { WheelStore } from './wheel-store.js';
+import { IDLE_COLLECT_MS, startIdleCollector } from '../shared/idle-collector.js';
 
 function send(msg: HostMessage): void {
   if (process.connected) process.send!(msg);
@@ -170,7 +173,11 @@ async function handleRun(msg: RunMessage): Promise<void> {
   }
 }
 
+/** Gives back this thread's garbage once the front has sent nothing for a while. */
+const idle = startIdleCollector({ idleMs: IDLE_COLLECT_MS, collect: collectGarbage });
+
 process.on('message', (raw: unknown) => {
+  idle.touch();
   const parsed = FrontMessage.safeParse(raw);
   if (!parsed.success) {
     // Refuse, never half-obey; but answer a run we can identify, so its caller does not wait.

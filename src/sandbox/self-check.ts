@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import { isSandboxHostEnv } from '../protocol/host-env.js';
+import { globalGcReachable } from './garbage.js';
 export interface SelfCheckResult {
   ok: boolean;
   restrictions: string[];
@@ -51,6 +52,8 @@ export function selfCheck(): SelfCheckResult {
     codegenBlocked = true;
   }
   check('no-code-generation-from-strings', codegenBlocked);
+  // The host runs with --expose-gc; sandbox/garbage.ts must have taken the global `gc` away.
+  check('no-global-gc', !globalGcReachable());
   check('ipc-only', typeof process.send === 'function' && !process.stdin.isTTY);
   return { ok: failures.length === 0, restrictions, failures };
 }

@@ -99,7 +99,7 @@ describe('subcommands', () => {
     expect(r.status).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(['A', 'B']).toContain(report.grade);
-    expect(report.restrictions).toEqual(expect.arrayContaining(['permission-model', 'no-fs-write', 'no-child-process', 'no-inherited-env', 'no-code-generation-from-strings']));
+    expect(report.restrictions).toEqual(expect.arrayContaining(['permission-model', 'no-fs-write', 'no-child-process', 'no-inherited-env', 'no-code-generation-from-strings', 'no-global-gc']));
     const bad = path.join(dir, 'bad.json');
     fs.writeFileSync(bad, JSON.stringify({ network: { enabled: true, allowedDomains: ['*.com'] }, env: { TOKEN: 'secret' } }));
     const graded = runCli(['doctor', '--json', '--policy', bad, '--min-grade', 'B', '--key-dir', path.join(dir, 'keys')]);

@@ -4,7 +4,7 @@
  *   that grows an unheld one at least 4× (test/unit/front/young-generation.test.ts) leaves it where
  *   it was, and the server still answers afterwards;
  * - it never holds Python's ~30 MB snapshot: the sandbox host reads the cache file itself;
- * - it gives back what a burst left once quiet (src/front/idle-collector.ts).
+ * - it gives back what a burst left once quiet (src/shared/idle-collector.ts, src/front/garbage.ts).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
