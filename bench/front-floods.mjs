@@ -29,7 +29,7 @@ try {
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
     busy.push(rssMiB(pid));
-    // Past the front's idle collection (5 s without a message: src/front/idle-collector.ts).
+    // Past the front's idle collection (5 s without a message: src/shared/idle-collector.ts).
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     quiet.push(rssMiB(pid));
   }

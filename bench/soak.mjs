@@ -228,6 +228,15 @@ const warmCalls = Object.keys(KINDS).flatMap((kind) => {
 for (const s of [...JS_SESSIONS, ...PY_SESSIONS]) warmCalls.push({ kind: s.startsWith('js') ? 'js ok (session)' : 'py ok (session)', tool: s.startsWith('js') ? 'run_js' : 'run_python', args: { session: s, code: '0' } });
 await runCalls(server, warmCalls, warmTally);
 
+// Then each kind that starts or ends a runtime, 4 at a time (the load's concurrency): the most
+// runtimes alive at once is what the allocators' high-water marks follow (glibc keeps a freed
+// block's pages when a live one sits above it), and that peak belongs in the baseline; the soak is
+// after what keeps growing with the number of calls.
+const PEAK_KINDS = ['py ok (sessionless)', 'py output flood', 'py memory bomb', 'py infinite loop', 'js output flood', 'js memory bomb', 'js infinite loop'];
+const peakRand = prng(SEED ^ 0x9e37);
+log(`warming each runtime-churning kind ${CONCURRENCY} at a time`);
+await runCalls(server, PEAK_KINDS.flatMap((kind) => Array.from({ length: CONCURRENCY }, () => ({ kind, ...KINDS[kind].args(peakRand) }))), warmTally);
+
 // Then a slice of the mix itself (another seed): much of the front's allocator growth (V8's old
 // space and code, glibc's heap and the arenas of V8's helper threads; its JS heap's live data stays
 // flat: SECURITY.md, "Soak") comes in the first few hundred calls. That step belongs in the
