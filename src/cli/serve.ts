@@ -14,6 +14,7 @@ import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { openMounts } from '../front/vfs/mounts.js';
+import { probeNetns } from '../front/os-layers.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
 
@@ -23,6 +24,9 @@ export async function serve(settings: Settings): Promise<void> {
   console.info = console.error;
   console.debug = console.error;
 
+  // The network-namespace probe starts a process (~0.1 s here) that the host's spawn waits for:
+  // start it first, so it overlaps loading the key, the mounts and the snapshot's record.
+  void probeNetns();
   const logger = createLogger(settings.logLevel);
   const keyDir = settings.keyDir ?? defaultKeyDir();
   // A bad python.packagesDir is a configuration error (exit 2), found before anything starts.
