@@ -17,10 +17,12 @@ const ENTRIES = ['cli/main.js', 'sandbox/host.js', 'sandbox/worker.js', 'sandbox
 const EXTERNAL = ['pyodide', 'pyodide/*', 'amaro', 'amaro/*', '@jitl/*', 'quickjs-emscripten', 'quickjs-emscripten-core'];
 // A runtime worker imports one adapter (QuickJS or Pyodide) on demand: each becomes a chunk of its
 // own, so a JavaScript worker never loads Pyodide's package and a Python worker never QuickJS's.
-const SPLIT = new Set(['sandbox/worker.js']);
+// The front likewise: what it imports on demand (the network broker with undici, a third of its code;
+// the CLI's other commands) is not compiled at every start (bench: spawn → tools/list).
+const SPLIT = new Set(['sandbox/worker.js', 'cli/main.js']);
 
 // Chunks are named by content hash: drop the previous build's.
-fs.rmSync(path.join(dist, 'sandbox', 'chunks'), { recursive: true, force: true });
+for (const dir of ['sandbox', 'cli']) fs.rmSync(path.join(dist, dir, 'chunks'), { recursive: true, force: true });
 
 for (const entry of ENTRIES) {
   const file = path.join(dist, entry);

@@ -52,10 +52,12 @@ describe('the npm package', () => {
       expect(paths).toContain(needed);
     }
     // The bundles only, not tsc's module-per-file output besides them.
-    const dist = paths.filter((p) => p.startsWith('dist/') && !p.startsWith('dist/sandbox/chunks/'));
+    const dist = paths.filter((p) => p.startsWith('dist/') && !/^dist\/(sandbox|cli)\/chunks\//.test(p));
     expect(dist.sort()).toEqual(['dist/cli/main.js', 'dist/sandbox/host.js', 'dist/sandbox/snapshot-maker.js', 'dist/sandbox/worker.js']);
     // The runtime adapters, one chunk each (a worker loads only its own).
     expect(paths.filter((p) => /^dist\/sandbox\/chunks\/(quickjs|pyodide)-\w+\.js$/.test(p))).toHaveLength(2);
+    // The front's network broker (undici) is a chunk of its own, loaded only when a policy enables the network.
+    expect(paths.filter((p) => /^dist\/cli\/chunks\/broker-\w+\.js$/.test(p))).toHaveLength(1);
     const dev = paths.filter((p) => /^(src|test|bench|scripts|\.ci|capsules\/src)\/|\.map$|\.d\.ts$|^tsconfig|^vitest/.test(p));
     expect(dev).toEqual([]);
     // Small: compressed size of what is ours, the bundled MCP SDK, zod, pino and undici included
