@@ -195,7 +195,41 @@ async function measure(frontPid) {
   }
   const median = (key) => samples.map((s) => s[key]).sort((a, b) => a - b)[2];
   const hostPid = samples[4].hostPid;
-  return { front: median('front'), host: median('host'), threads: median('threads'), procs: median('procs'), hostPid, threadNames: hostPid ? threadNames(hostPid) : {} };
+  return {
+    front: median('front'),
+    host: median('host'),
+    threads: median('threads'),
+    procs: median('procs'),
+    hostPid,
+    threadNames: hostPid ? threadNames(hostPid) : {},
+    mappings: { front: rssByMapping(frontPid), host: hostPid ? rssByMapping(hostPid) : {} },
+  };
+}
+
+/**
+ * RSS by kind of mapping (MiB), from /proc/PID/smaps: which allocator a change in RSS came from.
+ * V8 allocates its heap in 256 KiB pages; glibc's heap is `[heap]`; anonymous mappings of 4 MiB or
+ * more are mostly the runtimes' WebAssembly memories.
+ */
+function rssByMapping(pid) {
+  const kinds = { 'V8 heap pages': 0, 'glibc heap': 0, 'anonymous ≥ 4 MiB (WebAssembly memories)': 0, 'other anonymous': 0, files: 0 };
+  let kind;
+  try {
+    for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (m) {
+        const kib = (parseInt(m[2], 16) - parseInt(m[1], 16)) / 1024;
+        const name = m[3];
+        kind = name === '[heap]' ? 'glibc heap' : name.startsWith('/') ? 'files' : name ? undefined : kib === 256 ? 'V8 heap pages' : kib >= 4096 ? 'anonymous ≥ 4 MiB (WebAssembly memories)' : 'other anonymous';
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+)/.exec(line);
+      if (rss && kind) kinds[kind] += Number(rss[1]) / 1024;
+    }
+  } catch {
+    /* gone */
+  }
+  return kinds;
 }
 
 async function settle(pid) {
@@ -297,6 +331,15 @@ const checks = [
   ['processes left after shutdown', '', String(leftovers.length), '', leftovers.length === 0],
 ];
 console.log(`\n${renderTable(['measure', 'before', 'after', 'change', 'pass'], checks.map((c) => [...c.slice(0, 4), c[4] ? 'yes' : 'NO']))}`);
+
+const mappingRows = ['front', 'host'].flatMap((proc) =>
+  Object.keys(before.mappings[proc]).map((k) => {
+    const b = before.mappings[proc][k] ?? 0;
+    const a = after.mappings[proc][k] ?? 0;
+    return [`${proc === 'front' ? 'front' : 'sandbox host'}: ${k}`, b.toFixed(1), a.toFixed(1), `${a - b >= 0 ? '+' : ''}${(a - b).toFixed(1)}`];
+  }),
+);
+console.log(`\nRSS by kind of mapping, MiB (/proc/PID/smaps; not checked, it says where a change came from)\n${renderTable(['mapping', 'before', 'after', 'change'], mappingRows)}`);
 
 const threadDiff = Object.keys({ ...before.threadNames, ...after.threadNames })
   .filter((n) => (before.threadNames[n] ?? 0) !== (after.threadNames[n] ?? 0))
