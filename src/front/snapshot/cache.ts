@@ -18,7 +18,7 @@
  * larger for its whole life.
  *
  * The build id covers what the snapshot's content depends on: the Pyodide package version and our
- * own boot and preload code. Any change of either is a miss, never a stale load.
+ * own boot and preload code, including the sources it carries compiled (pyodide/precompiled.ts). Any change of either is a miss, never a stale load.
  */
 import { createHash, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
@@ -41,7 +41,15 @@ const ABANDONED_TMP_MS = 60 * 60 * 1000;
  * and the modules with the boot and preload code (not in the npm package, which ships the bundle
  * only; each that exists is hashed).
  */
-const SHAPING_MODULES = ['worker', 'runtimes/pyodide', 'runtimes/pyodide/boot', 'runtimes/pyodide/python'].map((m) => `${m}${CODE_EXT}`);
+const SHAPING_MODULES = [
+  'worker',
+  'runtimes/pyodide',
+  'runtimes/pyodide/boot',
+  'runtimes/pyodide/python',
+  'runtimes/pyodide/precompiled',
+  'runtimes/pyodide/packages',
+  'runtimes/pyodide/network',
+].map((m) => `${m}${CODE_EXT}`);
 const SANDBOX_DIR = path.join(CODE_DIR, 'sandbox');
 
 const RecordSchema = z.strictObject({

@@ -26,7 +26,8 @@ import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyod
 import { NETWORK_SOURCE, createNetworkBridge } from './pyodide/network.js';
 import { PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
 import { capFileMemory, emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
-import { installWheelFinder, type WheelShelf } from './pyodide/packages.js';
+import { PACKAGES_SOURCE, installWheelFinder, type WheelShelf } from './pyodide/packages.js';
+import { bakeSources, takePrecompiled } from './pyodide/precompiled.js';
 import { closeHostStdin, cutPyodideEntryPoints, hardenRealm } from './pyodide/realm.js';
 import {
   CONTROL_PY_SIGNAL,
@@ -514,6 +515,9 @@ function signalSlot(control: Int32Array): Int32Array {
   return new Int32Array(control.buffer, control.byteOffset + CONTROL_PY_SIGNAL * 4, 1);
 }
 
+/** Every source `load()` runs, compiled into the snapshot by `makeSnapshot()` (see precompiled.ts). */
+const LOAD_SOURCES = [RUNNER_SOURCE, PACKAGES_SOURCE, PY_HARDEN_SOURCE, NETWORK_SOURCE];
+
 export function createPyodideAdapter(options: PyodideAdapterOptions = {}): PyodideRuntimeAdapter {
   const disabled = new Set<HardeningLayer>(options.unsafeDisableLayers ?? []);
   const layer = (l: HardeningLayer) => !disabled.has(l);
@@ -555,8 +559,9 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     capFileMemory(b.module, () => b.cap.bytes);
 
     const freshDict = () => runPython('dict()') as PyDictLike;
+    const sources = takePrecompiled(runPython, SANDBOX_FILENAME);
     const ns = freshDict();
-    const fns = runPython(RUNNER_SOURCE, { globals: ns, filename: SANDBOX_FILENAME }) as PyDictLike;
+    const fns = sources.run(RUNNER_SOURCE, ns) as PyDictLike;
     runner = {
       start: fns.get('start') as PyCallableLike,
       endRun: fns.get('end_run') as PyCallableLike,
@@ -570,19 +575,20 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     installScheduler.destroy();
     fns.destroy();
     ns.destroy();
-    wheels = installWheelFinder((code, globals) => runPython(code, { globals, filename: SANDBOX_FILENAME }), freshDict, tree);
+    wheels = installWheelFinder(sources.run, freshDict, tree);
 
     if (layer('python')) {
       const hardenNs = freshDict();
-      runPython(PY_HARDEN_SOURCE, { globals: hardenNs, filename: SANDBOX_FILENAME });
+      sources.run(PY_HARDEN_SOURCE, hardenNs);
       hardenNs.destroy();
     }
     // pyfetch and urlopen: always installed; without a network in the run's policy they refuse.
     const netNs = freshDict();
-    const installNetwork = runPython(NETWORK_SOURCE, { globals: netNs, filename: SANDBOX_FILENAME }) as PyCallableLike;
+    const installNetwork = sources.run(NETWORK_SOURCE, netNs) as PyCallableLike;
     installNetwork(createNetworkBridge(() => runningCtx), layer('python'));
     installNetwork.destroy();
     netNs.destroy();
+    sources.close();
 
     if (layer('realm')) {
       cutPyodideEntryPoints(b.pyodide as unknown as Record<string, unknown>, b.module);
@@ -609,8 +615,9 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     async makeSnapshot(): Promise<Uint8Array> {
       if (realmHardened) throw new SandboxError(ErrorCode.INTERNAL, 'makeSnapshot() must run before load() hardens the worker');
       const b = await bootPyodide({ dir, makeSnapshot: true, denyHostImports: true, print: () => undefined });
-      const py = b.pyodide as unknown as PublicApi & { makeMemorySnapshot(): Uint8Array };
+      const py = b.pyodide as unknown as PublicApi & { makeMemorySnapshot(): Uint8Array; toPy(v: unknown): PyProxyLike };
       py.runPython(SNAPSHOT_PRELOAD_SOURCE, { filename: SANDBOX_FILENAME });
+      bakeSources(py, LOAD_SOURCES, SANDBOX_FILENAME);
       return py.makeMemorySnapshot();
     },
 

@@ -66,20 +66,21 @@ export function buildAdapter(): BuiltAdapter {
   };
 }
 
+/** The sources under src/sandbox/runtimes that shape a snapshot's content (see front/snapshot/cache.ts). */
+const SNAPSHOT_SHAPING = ['pyodide.ts', ...['boot', 'python', 'precompiled', 'packages', 'network'].map((m) => `pyodide/${m}.ts`)];
+
 /**
  * A memory snapshot for the tests, made once and cached in the temp directory (keyed by the Pyodide
- * build and the preload source), so that each test file does not pay for a full boot again.
+ * build and the code that shapes it), so that each test file does not pay for a full boot again.
  */
 export async function testSnapshot(make: () => Promise<Uint8Array>): Promise<{ snapshot: Uint8Array; madeMs: number | undefined }> {
   const pkg = path.join(PROJECT_ROOT, 'node_modules', 'pyodide');
-  const key = crypto
+  const hash = crypto
     .createHash('sha256')
     .update(fs.readFileSync(path.join(pkg, 'package.json')))
-    .update(String(fs.statSync(path.join(pkg, 'pyodide.asm.wasm')).size))
-    .update(fs.readFileSync(path.join(SRC, 'sandbox/runtimes/pyodide/python.ts')))
-    .update(fs.readFileSync(path.join(SRC, 'sandbox/runtimes/pyodide/boot.ts')))
-    .digest('hex')
-    .slice(0, 16);
+    .update(String(fs.statSync(path.join(pkg, 'pyodide.asm.wasm')).size));
+  for (const m of SNAPSHOT_SHAPING) hash.update(fs.readFileSync(path.join(SRC, 'sandbox/runtimes', m)));
+  const key = hash.digest('hex').slice(0, 16);
   const file = path.join(os.tmpdir(), `wasm-sandbox-pyodide-test-snapshot-${key}.bin`);
   try {
     return { snapshot: new Uint8Array(fs.readFileSync(file)), madeMs: undefined };
