@@ -2,7 +2,7 @@
  * The shape of a run's result (the tool's structuredContent), and the one place where error codes
  * become exit codes and user-facing errors.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ErrorCode, exitCodeFor, isSandboxError } from '../protocol/errors.js';
 import type { JsonValue } from '../protocol/json.js';
 

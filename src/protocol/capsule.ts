@@ -15,7 +15,7 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ErrorCode, SandboxError } from './errors.js';
 import type { JsonValue } from './json.js';
 

@@ -4,7 +4,7 @@
  * (front/policy/filesystem-schema.ts) is the full one; this one only reads, and refuses anything
  * malformed, because the host must never guess at what the policy meant.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { tryCanonicalGuestPath } from './guest-paths.js';
 
 const CanonicalPath = z

@@ -3,7 +3,7 @@
  * Both sides validate what they receive: the front treats every host message as hostile input
  * (a compromised host could send anything), and the host refuses malformed instructions.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JsonValue } from './json.js';
 
 export const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;

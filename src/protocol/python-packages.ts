@@ -3,7 +3,7 @@
  * capsule (`policy.python.wheels`); the bytes go to the sandbox host once, and the host hands a run
  * only wheels whose bytes match a signed digest.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A wheel's file name: name-version[-build]-python-abi-platform.whl, nothing that could be a path. */
 export const WHEEL_FILENAME = /^[A-Za-z0-9_.+!]+(-[A-Za-z0-9_.+!]+){4,5}\.whl$/;

@@ -24,7 +24,7 @@ import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { PublicKeyEntry } from '../../protocol/capsule.js';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import { CapsuleSigner } from './signer.js';

@@ -7,7 +7,7 @@
 import { verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson, keyringFromPublicKeys, sha256Hex, PublicKeyEntrySchema, type Keyring, type PublicKeyEntry } from '../../protocol/capsule.js';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';

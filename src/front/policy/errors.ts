@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /** Turns zod issues into one line that names the field, e.g. `limits.timeoutMs: Too big: …`. */
 export function describeIssues(error: z.ZodError): string {

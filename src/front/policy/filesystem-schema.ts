@@ -8,7 +8,7 @@
 
 import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import { canonicalGuestPath } from '../vfs/paths.js';
 

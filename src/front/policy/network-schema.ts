@@ -13,7 +13,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const MiB = 1024 * 1024;
 

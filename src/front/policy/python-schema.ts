@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { sha256Hex } from '../../protocol/capsule.js';
 import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import { WHEEL_FILENAME, type CapsuleWheel } from '../../protocol/python-packages.js';

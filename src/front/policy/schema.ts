@@ -2,7 +2,7 @@
  * The policy file's schema. Every field has a safe default and every object is strict, so a typo
  * in a policy file is an error that names the field rather than a silently ignored setting.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { NetworkPolicySchema } from './network-schema.js';
 import { FilesystemPolicySchema } from './filesystem-schema.js';
 import { PythonPolicySchema } from './python-schema.js';

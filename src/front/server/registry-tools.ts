@@ -4,7 +4,7 @@
  * through the same pipeline, policy and signed capsule as run_js / run_python.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Manifest } from '../capsule/registry.js';
 import type { Runner } from '../runner.js';
 import { RunResultShape } from '../run-result.js';

@@ -1,5 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SESSION_NAME } from '../../protocol/messages.js';
 import type { Runner } from '../runner.js';
 

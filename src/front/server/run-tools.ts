@@ -4,7 +4,7 @@
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SESSION_NAME } from '../../protocol/messages.js';
 import { outputContent, type OutputFile } from '../output-files.js';
 import type { Runner } from '../runner.js';

@@ -24,7 +24,7 @@ import { createHash, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson, keyringFromPublicKeys, type PublicKeyEntry } from '../../protocol/capsule.js';
 import { MAX_SNAPSHOT_BYTES, type SnapshotFileRef } from '../../protocol/messages.js';
 import type { CapsuleSigner } from '../capsule/signer.js';
