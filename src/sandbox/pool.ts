@@ -118,6 +118,7 @@ export class WorkerPool {
    * fails to load ends the chain until the next take.
    */
   private refill(language: Language): void {
+    if (this.closed) return;
     const list = this.spares[language];
     for (let i = list.length - 1; i >= 0; i--) if (!list[i]!.isAlive) list.splice(i, 1);
     const target = this.options.spares[language];
@@ -143,10 +144,13 @@ export class WorkerPool {
       const list = this.spares[language];
       while (list.length) {
         const w = list.shift()!;
-        if (w.isAlive) {
-          queueMicrotask(() => this.refill(language));
-          return w;
-        }
+        if (!w.isAlive) continue;
+        // A spare still loading is replaced once it has loaded, not now: a replacement loading
+        // alongside it would slow the one a run is waiting for (on two cores, three loads at once
+        // made back-to-back sessionless Python runs wait longer).
+        if (w.loaded) queueMicrotask(() => this.refill(language));
+        else w.ready.then(() => this.refill(language), () => this.refill(language));
+        return w;
       }
     }
     return this.spawn(language, memMb);

@@ -83,6 +83,8 @@ export class RuntimeWorker {
   readonly language: Language;
   readonly memMb: number;
   readonly ready: Promise<void>;
+  /** The engine has loaded (`ready` resolved). */
+  loaded = false;
   /** Whether this worker currently holds guest state that a next run could see. */
   hasState = false;
   private readonly worker: Worker;
@@ -123,7 +125,10 @@ export class RuntimeWorker {
     let oom = false;
     this.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: WorkerReply) => {
-        if (m?.t === 'ready') resolve();
+        if (m?.t === 'ready') {
+          this.loaded = true;
+          resolve();
+        }
         else if (m?.t === 'load-failed') reject(new Error(`runtime failed to load: ${m.message}`));
         else if (m?.t === 'fetch') this.forwardFetch(m.fetchId, m.request, m.sync === true);
         else this.running?.(m);
