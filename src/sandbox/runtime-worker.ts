@@ -83,8 +83,6 @@ export class RuntimeWorker {
   readonly language: Language;
   readonly memMb: number;
   readonly ready: Promise<void>;
-  /** The engine has loaded (`ready` resolved). */
-  loaded = false;
   /** Whether this worker currently holds guest state that a next run could see. */
   hasState = false;
   private readonly worker: Worker;
@@ -94,6 +92,7 @@ export class RuntimeWorker {
   private readonly graceMs: number;
   private output: OutputBuffer | undefined;
   private alive = true;
+  private hasLoaded = false;
   private running: ((reply: WorkerReply | { t: 'exit'; code: number; oom: boolean }) => void) | undefined;
   private hardStop: NodeJS.Timeout | undefined;
   private resignal: NodeJS.Timeout | undefined;
@@ -126,10 +125,9 @@ export class RuntimeWorker {
     this.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: WorkerReply) => {
         if (m?.t === 'ready') {
-          this.loaded = true;
+          this.hasLoaded = true;
           resolve();
-        }
-        else if (m?.t === 'load-failed') reject(new Error(`runtime failed to load: ${m.message}`));
+        } else if (m?.t === 'load-failed') reject(new Error(`runtime failed to load: ${m.message}`));
         else if (m?.t === 'fetch') this.forwardFetch(m.fetchId, m.request, m.sync === true);
         else this.running?.(m);
       };
@@ -152,6 +150,11 @@ export class RuntimeWorker {
 
   get isAlive(): boolean {
     return this.alive;
+  }
+
+  /** The engine has loaded (`ready` resolved). */
+  get loaded(): boolean {
+    return this.hasLoaded;
   }
 
   /** Runs are strictly one at a time per worker; a second call waits for the first. */

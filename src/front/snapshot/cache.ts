@@ -18,7 +18,8 @@
  * larger for its whole life.
  *
  * The build id covers what the snapshot's content depends on: the Pyodide package version and our
- * own boot and preload code, including the sources it carries compiled (pyodide/precompiled.ts). Any change of either is a miss, never a stale load.
+ * own boot and preload code, including the sources it carries compiled (pyodide/precompiled.ts).
+ * Any change of either is a miss, never a stale load.
  */
 import { createHash, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import fs from 'node:fs';
