@@ -65,6 +65,7 @@ function runPrivately(runPython: RunPython, code: string, filename: string): unk
     globals.destroy();
   }
 }
+
 interface ToPy {
   toPy(value: unknown): { destroy(): void };
 }
