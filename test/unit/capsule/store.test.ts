@@ -63,6 +63,26 @@ describe('capsule store', () => {
     expect(await store.prune()).toBe(0);
   });
 
+  it('prunes past a capsule file that was already removed, without reporting an error', async () => {
+    const errors: string[] = [];
+    const store = new CapsuleStore({ dir: tmp(), maxCount: 2, onError: (m) => errors.push(m) });
+    const all = Array.from({ length: 4 }, (_, i) => capsule(`gone-${i}`));
+    // One at a time, apart: the store orders what it reads from the directory by modification time.
+    const put = async (i: number) => {
+      store.put(all[i]!);
+      await store.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    };
+    await put(0);
+    await put(1);
+    await put(2); // the store reads its directory again here (every maxCount writes), and prunes 0
+    // The oldest left vanishes behind the store's back (another server pruned it, or a user).
+    fs.unlinkSync(path.join(store.dir, `${capsuleId(all[1]!.body)}.json`));
+    await put(3); // prunes 1, which is no longer there
+    expect(errors).toEqual([]);
+    expect(fs.readdirSync(store.dir).sort()).toEqual([all[2]!, all[3]!].map((c) => `${capsuleId(c.body)}.json`).sort());
+  });
+
   it('counts files another server wrote into the same directory once it reads the directory again', async () => {
     const dir = tmp();
     const store = new CapsuleStore({ dir, maxCount: 3 });
