@@ -9,7 +9,8 @@
  * (`bench/front-floods.mjs`); a Python session's worker grew its JavaScript heap from ~19 to ~28 MiB
  * of garbage over a soak's calls. An agent's pauses are where that memory can go back: after
  * `idleMs` with no activity, one full collection, at most once per quiet spell. It blocks the
- * thread for ~20–40 ms (19.8 ms in the front after ten floods); work that arrives then waits.
+ * thread while it runs (~60–70 ms in the front, whose collection also compacts; a plain one took
+ * ~20–60 ms); work that arrives then waits.
  */
 
 /** How long a thread must have been quiet before it collects: longer than an agent's pause between calls. */
