@@ -120,6 +120,14 @@ add('escape', 'a __subclasses__ walk finds JsProxy classes but cannot make a Jav
   '[len(found) > 0, "made" in out]',
 ), okWith([true, false]));
 add('escape', 'gc.get_objects(), get_referrers() and get_referents() are refused', L('import gc', 'out = []', 'for f in (gc.get_objects, lambda: gc.get_referrers(1), lambda: gc.get_referents(1)):', '    try: f(); out.append("walked")', '    except PermissionError: out.append("refused")', 'out'), okWith(['refused', 'refused', 'refused']));
+add('escape', "CPython's test-only C modules (_testcapi and its kin) are refused", L(
+  'import sys',
+  'out = {}',
+  "for m in ('_testcapi', '_testinternalcapi', '_testlimitedcapi', '_testbuffer', '_testclinic', '_xxtestfuzz', 'xxsubtype'):",
+  '    try: __import__(m); out[m] = "imported"',
+  '    except ModuleNotFoundError: out[m] = "refused"',
+  "[sorted(set(out.values())), '_testcapi' in sys.builtin_module_names, [m for m in sys.modules if m.startswith('_test')]]",
+), okWith([['refused'], true, []]));
 add('escape', 'import ctypes is refused', 'import ctypes\nctypes.CDLL(None)', notAvailable);
 add('escape', "with the blocker removed, ctypes's libc system() runs no shell", (c) => L(UNBLOCK, 'import ctypes', `ctypes.CDLL(None).system(${q(`touch ${path.dirname(c.canaryPath)}/pwned-by-ctypes`)}.encode())`), (r) => {
   // A refused system() answers -1 (exit 1 where the module cannot load at all); the canary directory
