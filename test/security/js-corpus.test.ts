@@ -447,9 +447,10 @@ add('protocol-smuggling', 'a stderr flood caught in a loop is capped', "for (let
   expect(Buffer.byteLength(r.stderr)).toBeLessThanOrEqual(CAP);
 });
 add('protocol-smuggling', 'result keys with quotes, newlines and line separators round-trip', String.raw`({ 'a"\n}{': 1, '\u2028': 2, '': 3 })`, okWith({ 'a"\n}{': 1, '\u2028': 2, '': 3 }));
-add('protocol-smuggling', 'a __proto__ key in the result pollutes nothing', `JSON.parse('{"__proto__": {"polluted": true}, "a": 2}')`, async (r, h) => {
+add('protocol-smuggling', 'a __proto__ key in the result arrives as data and pollutes nothing', `JSON.parse('{"__proto__": {"polluted": true}, "a": 2}')`, async (r, h) => {
   ok(r);
-  expect(r.result.a).toBe(2);
+  // An own key of the result, as the guest made it: neither dropped on the way nor made a prototype.
+  expect(JSON.stringify(r.result)).toBe('{"__proto__":{"polluted":true},"a":2}');
   expect(Object.hasOwn(r.result, 'polluted')).toBe(false);
   expect(({} as any).polluted).toBeUndefined();
   const next = await h.run('({ b: 1 })');
