@@ -145,8 +145,12 @@ export class Runner {
   }
 
   private async dispatch(req: RunRequest): Promise<RunReply> {
-    const { policy } = this.options;
-    const fail = (e: unknown): RunReply => ({ result: failureResult(e, { session: req.session }), outputs: [] });
+    const { policy, logger } = this.options;
+    const fail = (e: unknown): RunReply => {
+      // The client sees only "internal error" for a bug of ours: the log must say what it was.
+      if (!isSandboxError(e)) logger.error({ err: e instanceof Error ? e.stack : String(e) }, 'run failed unexpectedly');
+      return { result: failureResult(e, { session: req.session }), outputs: [] };
+    };
     try {
       this.rate.take();
     } catch (e) {

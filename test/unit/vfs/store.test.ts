@@ -346,6 +346,14 @@ describe('decodeInputFile', () => {
     expect(decodeInputFile({ path: '/tmp/e', content: '', encoding: 'base64' }).data).toHaveLength(0);
     expect(decodeInputFile({ path: '/tmp/p', content: 'YQ==', encoding: 'base64' }).data.toString()).toBe('a');
   });
+  it('decodes a file of 16 MiB, the default policy\'s largest, without overflowing the stack', () => {
+    const data = Buffer.alloc(16 * 1024 * 1024, 0xa5);
+    data[data.length - 1] = 1;
+    const decoded = decodeInputFile({ path: '/tmp/big', content: data.toString('base64'), encoding: 'base64' }).data;
+    expect(decoded.equals(data)).toBe(true);
+    const odd = data.subarray(0, data.length - 1);
+    expect(decodeInputFile({ path: '/tmp/odd', content: odd.toString('base64'), encoding: 'base64' }).data.equals(odd)).toBe(true);
+  });
   it.each([
     ['YQ', /multiple of 4/],
     ['Y Q==', /whitespace/],
@@ -353,6 +361,8 @@ describe('decodeInputFile', () => {
     ['a-_b', /URL-safe/],
     ['YQ=a', /padding/],
     ['=YQ=', /padding/],
+    ['Y===', /padding/],
+    ['YQ==YQ==', /padding/],
     ['YR==', /unused bits/],
     ['aGVsbG8*', /outside the base64 alphabet/],
     ['not base64!', /.+/],
