@@ -2,6 +2,7 @@
  * `serve`: wire the front together and speak MCP on stdio until stdin closes or a signal arrives.
  */
 import os from 'node:os';
+import { PassThrough } from 'node:stream';
 import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
 import { loadRegistry } from '../front/capsule/registry.js';
@@ -10,11 +11,13 @@ import { collectGarbage } from '../front/garbage.js';
 import { IDLE_COLLECT_MS, startIdleCollector } from '../shared/idle-collector.js';
 import { createLogger } from '../front/logger.js';
 import { loadWheels } from '../front/policy/python-schema.js';
+import { ErrorCode } from '../protocol/errors.js';
 import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { openMounts } from '../front/vfs/mounts.js';
 import { probeNetns } from '../front/os-layers.js';
+import { RequestLineSplitter, requestLineLimit } from '../front/server/request-lines.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
 import { providePythonSnapshot } from '../front/snapshot/provide.js';
 
@@ -94,16 +97,31 @@ export async function serve(settings: Settings): Promise<void> {
 
   // Answer the client at once; the sandbox host is starting alongside (a run waits for it if needed).
   // A host that cannot start at all is fatal: the server must never run unrestricted.
-  const transport = new StdioServerTransport();
+  // The transport reads whole lines from the splitter, never stdin itself: a line over its buffer
+  // would close it for good, so the splitter skips such a line and answers its request here.
+  const maxLineBytes = requestLineLimit(settings.policy);
+  const lines = new PassThrough();
+  const transport = new StdioServerTransport(lines, process.stdout, { maxBufferSize: maxLineBytes + 2 });
   const send = transport.send.bind(transport);
   transport.send = (message: Parameters<typeof send>[0]) => {
     idle.touch();
     return send(message);
   };
+  const splitter = new RequestLineSplitter({
+    maxLineBytes,
+    onLine: (line) => lines.write(line),
+    onOversized: ({ bytes, id }) => {
+      const message = `request too large: its line is ${mib(bytes)} and this server reads lines up to ${mib(maxLineBytes)} (set by the policy's filesystem.quotaBytes and limits.codeBytes); send fewer or smaller files per call`;
+      logger.warn({ bytes, maxLineBytes, id }, 'request line over the limit skipped');
+      if (id !== undefined) void transport.send({ jsonrpc: '2.0', id, error: { code: -32600, message, data: { code: ErrorCode.INVALID_INPUT, bytes, maxBytes: maxLineBytes } } });
+    },
+  });
   await server.connect(transport);
-  // Only once connected: a first 'data' listener starts stdin flowing, and data the transport's
-  // listener was not there for would be lost.
-  process.stdin.on('data', idle.touch);
+  // Only once connected: a first 'data' listener starts stdin flowing.
+  process.stdin.on('data', (chunk: Buffer) => {
+    idle.touch();
+    splitter.push(chunk);
+  });
   try {
     await hostStart;
     hostStarted();
@@ -114,3 +132,5 @@ export async function serve(settings: Settings): Promise<void> {
   }
   logger.info({ policy: settings.policyFile, keyId: signer.keyId, restrictions: sandbox.restrictions }, 'wasm-sandbox-mcp ready on stdio');
 }
+
+const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;

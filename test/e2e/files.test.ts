@@ -68,6 +68,17 @@ describe('the files input', () => {
     expect(r.structuredContent.files).toEqual([]);
   });
 
+  it("takes a file the policy allows even when its request line is over the MCP SDK's 10 MiB", async () => {
+    // 12 MiB of bytes are a 16 MiB line in base64; the default policy allows 16 MiB per file.
+    const content = Buffer.alloc(12 * 1024 * 1024, 7).toString('base64');
+    const r = await js("const b = fs.readFileSync('/tmp/big.bin'); [b.length, b[0], b[b.length - 1]]", {
+      files: [{ path: '/tmp/big.bin', content, encoding: 'base64' }],
+    });
+    expect(r.structuredContent.error).toBeUndefined();
+    expect(r.structuredContent).toMatchObject({ exitCode: 0, result: [12 * 1024 * 1024, 7, 7] });
+    await stillAnswers();
+  });
+
   it('refuses a path outside the writable prefixes with a clear error, and writes nothing', async () => {
     const r = await js('1', {
       session: 'refused-input',
