@@ -239,6 +239,10 @@ add('exhaustion', 'unbounded recursion at the default limit is an error or a sto
   exitIs(r, 1, 124);
   if (r.exitCode === 1) expect(r.error!.type).toBe('RecursionError');
 }, { args: SHORT });
+add('exhaustion', "an expression of 200,000 terms overflows the compiler's stack: a clear error, never a crash", '1' + '+1'.repeat(200_000), (r) => {
+  expect(r.exitCode).toBe(1);
+  expect(r.error!.message).toMatch(/stack overflowed .*state was discarded/);
+});
 add('exhaustion', "repr() of a list nested 100,000 deep is an error or a stop, never a crash", 'import sys\nsys.setrecursionlimit(10**6)\nl = []\nfor i in range(10**5): l = [l]\nrepr(l)[:10]', (r) => exitIs(r, 1, 124, 137), { args: SHORT });
 add('exhaustion', 'a growing list of 1 MiB buffers is stopped at the memory limit (137)', 'x = []\nwhile True: x.append(bytearray(1 << 20))', outOfMemory, { server: 'lowmem' });
 add('exhaustion', 'bytearray(2**30) above the memory limit is refused (137)', 'x = bytearray(2**30)', outOfMemory, { server: 'lowmem' });

@@ -312,6 +312,14 @@ function parsePayload(text: unknown): Payload | undefined {
 }
 
 /** A JavaScript error that escaped Pyodide, as a short safe text. */
+/**
+ * V8's stack overflow inside the interpreter (e.g. CPython's compiler recursing over a 200,000-term
+ * expression). Pyodide may hand it on wrapped, its text only in the wrapper's message.
+ */
+function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError || (e instanceof Error && String(e.message).includes('Maximum call stack size exceeded'));
+}
+
 function describeJsError(e: unknown): { name: string; message: string } {
   if (e instanceof Error) return { name: e.name || 'Error', message: scrubHostPaths(String(e.message).split('\n')[0] ?? '').slice(0, 500) };
   return { name: 'Error', message: 'unknown error' };
@@ -446,6 +454,14 @@ class PyodideInstance implements RuntimeInstance {
         return memoryOutcome(this.memMb);
       }
       if (stop !== StopReason.NONE) return stopOutcome(stop, true, ctx.limits);
+      if (isStackOverflow(thrown)) {
+        return {
+          status: 'error',
+          code: ErrorCode.GUEST_ERROR,
+          error: { type: 'FatalError', message: "the Python runtime's stack overflowed (code nested too deeply to compile, or recursion too deep); its state was discarded" },
+          fatal: true,
+        };
+      }
       const { name, message } = describeJsError(thrown);
       return {
         status: 'error',
