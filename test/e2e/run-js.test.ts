@@ -43,6 +43,11 @@ describe('run_js basics', () => {
     expect(JSON.parse((r.content as any)[0].text)).toEqual(r.structuredContent);
   });
 
+  it('has the console methods agents use: info, debug, trace, dir and table print as log does; warn as error', async () => {
+    const r = await js('console.info("i"); console.debug("d"); console.trace("t"); console.dir({a: 1}); console.table([1, 2]); console.warn("w"); 1');
+    expect(r.structuredContent).toMatchObject({ exitCode: 0, stdout: 'i\nd\nt\n{"a":1}\n[1,2]\n', stderr: 'w\n', result: 1 });
+  });
+
   it('has no result when the last statement is not an expression', async () => {
     const r = await js('let y = 1;');
     expect(r.structuredContent.exitCode).toBe(0);

@@ -209,7 +209,8 @@ class QuickJsInstance implements RuntimeInstance {
       vm.setProp(consoleObj, name, fn);
       fn.dispose();
     };
-    for (const name of ['log', 'info', 'debug', 'trace']) bind(name, 'stdout');
+    // dir and table print what log prints: agents reach for them, and a missing method throws.
+    for (const name of ['log', 'info', 'debug', 'trace', 'dir', 'table']) bind(name, 'stdout');
     for (const name of ['error', 'warn']) bind(name, 'stderr');
     vm.setProp(vm.global, 'console', consoleObj);
     consoleObj.dispose();
