@@ -65,6 +65,18 @@ describe('notebook semantics', () => {
     expect(await ok('y = 20\nif y:\n    y += 1\ny * 2')).toBe(42);
   });
 
+  it('a trailing semicolon hides the last value, as in IPython; the expression still runs', async () => {
+    expect(summary(await run('hidden = [1]\nhidden.append(2);'))).toEqual({ status: 'ok' });
+    expect(await ok('hidden')).toEqual([1, 2]);
+    expect(summary(await run('len(hidden) ;  # quiet'))).toEqual({ status: 'ok' });
+    expect(summary(await run('"é" + "ü";\n\n# trailing comment'))).toEqual({ status: 'ok' });
+    expect(await ok('x = 1; x + 1')).toBe(2);
+    expect(await ok('"a;b"')).toBe('a;b');
+    expect(await ok('len(hidden)  # no semicolon; just a comment')).toBe(2);
+    expect(await ok('(1 +\n 2)')).toBe(3);
+    expect(summary(await run('(1 +\n 2);'))).toEqual({ status: 'ok' });
+  });
+
   it('keeps globals between runs of one instance, like cells of a notebook', async () => {
     await ok('counter = 5\ndef bump(n):\n    return counter + n');
     expect(await ok('bump(10)')).toBe(15);

@@ -261,10 +261,19 @@ def _register(fname, src):
         linecache.cache.pop(kept.pop(0), None)
 
 
+def _quiet(src, last):
+    # As in IPython and Pyodide: a ';' right after the last expression hides its value ("plot();").
+    if ";" not in src:
+        return False
+    line = src.replace("\r\n", "\n").replace("\r", "\n").split("\n")[last.end_lineno - 1]
+    rest = line.encode("utf-8", "surrogatepass")[last.end_col_offset:].decode("utf-8", "replace")
+    return rest.lstrip(" \t\f").startswith(";")
+
+
 def _compile(src, fname):
     tree = compile(src, fname, "exec", ast.PyCF_ONLY_AST | _TLA, dont_inherit=True)
     last = None
-    if tree.body and type(tree.body[-1]) is ast.Expr:
+    if tree.body and type(tree.body[-1]) is ast.Expr and not _quiet(src, tree.body[-1]):
         last = tree.body.pop()
     body = compile(tree, fname, "exec", _TLA, dont_inherit=True)
     expr = None
