@@ -120,10 +120,10 @@ add('escape', 'a __subclasses__ walk finds JsProxy classes but cannot make a Jav
   '[len(found) > 0, "made" in out]',
 ), okWith([true, false]));
 add('escape', 'gc.get_objects(), get_referrers() and get_referents() are refused', L('import gc', 'out = []', 'for f in (gc.get_objects, lambda: gc.get_referrers(1), lambda: gc.get_referents(1)):', '    try: f(); out.append("walked")', '    except PermissionError: out.append("refused")', 'out'), okWith(['refused', 'refused', 'refused']));
-add('escape', "CPython's test-only C modules (_testcapi and its kin) are refused", L(
+add('escape', "CPython's test-only C modules (_testcapi and its kin) and _remote_debugging are refused", L(
   'import sys',
   'out = {}',
-  "for m in ('_testcapi', '_testinternalcapi', '_testlimitedcapi', '_testbuffer', '_testclinic', '_xxtestfuzz', 'xxsubtype'):",
+  "for m in ('_testcapi', '_testinternalcapi', '_testlimitedcapi', '_testbuffer', '_testclinic', '_xxtestfuzz', 'xxsubtype', '_remote_debugging'):",
   '    try: __import__(m); out[m] = "imported"',
   '    except ModuleNotFoundError: out[m] = "refused"',
   "[sorted(set(out.values())), '_testcapi' in sys.builtin_module_names, [m for m in sys.modules if m.startswith('_test')]]",
@@ -188,6 +188,9 @@ add('escape', 'a Pyodide fatal error raised on purpose discards the interpreter;
       const r = await h.run(`${UNBLOCK}\nimport _pyodide_core as c\nc.trigger_fatal_error()`);
       expect(r.exitCode, brief(r)).toBe(1);
       expect(r.error!.type).toBe('FatalError');
+      // What failed, not Pyodide's wrapper around a JavaScript error without a stack.
+      expect(r.error!.message).toMatch(/^the Python runtime failed \(\w*Error: \S.*\); its state was discarded$/);
+      expect(r.error!.message).not.toMatch(/was thrown as an error/);
     }),
 });
 add('escape', 'os.kill(own pid, SIGKILL) ends only the interpreter, never the host', '', undefined, {

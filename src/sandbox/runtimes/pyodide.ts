@@ -320,9 +320,22 @@ function isStackOverflow(e: unknown): boolean {
   return e instanceof RangeError || (e instanceof Error && String(e.message).includes('Maximum call stack size exceeded'));
 }
 
+/**
+ * Pyodide wraps a JavaScript error without a string `stack` (this realm records none) in one whose
+ * message quotes it; the quote names what actually failed.
+ */
+const WRAPPED_ERROR = /was thrown as an error!\nString interpolation of the thrown value gives """(.*)"""/s;
+
 function describeJsError(e: unknown): { name: string; message: string } {
-  if (e instanceof Error) return { name: e.name || 'Error', message: scrubHostPaths(String(e.message).split('\n')[0] ?? '').slice(0, 500) };
-  return { name: 'Error', message: 'unknown error' };
+  if (!(e instanceof Error)) return { name: 'Error', message: 'unknown error' };
+  let name = e.name || 'Error';
+  let message = String(e.message);
+  const quoted = WRAPPED_ERROR.exec(message)?.[1];
+  if (quoted !== undefined) {
+    const parts = /^(\w*Error): (.*)$/s.exec(quoted);
+    [name, message] = parts ? [parts[1]!, parts[2]!] : ['Error', quoted];
+  }
+  return { name, message: scrubHostPaths(message.split('\n')[0] ?? '').slice(0, 500) };
 }
 
 // ---------------------------------------------------------------------------------------------

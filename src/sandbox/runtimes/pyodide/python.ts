@@ -414,10 +414,11 @@ _BLOCKED = frozenset({
     "js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip",
     "ctypes", "_ctypes", "cffi", "_cffi_backend",
     # CPython's own test modules, built into this interpreter: ready-made out-of-bounds writes and
-    # crashers (e.g. _testcapi.pymem_buffer_overflow) that no user program needs.
+    # crashers (e.g. _testcapi.pymem_buffer_overflow) that no user program needs. _remote_debugging
+    # reads a process's memory: pointed at its own, it aborts the interpreter.
     "_testcapi", "_testinternalcapi", "_testlimitedcapi", "_testbuffer", "_testclinic",
     "_testclinic_limited", "_testmultiphase", "_testsinglephase", "_testimportmultiple",
-    "_xxtestfuzz", "xxsubtype",
+    "_xxtestfuzz", "xxsubtype", "_remote_debugging",
 })
 
 # No JavaScript modules at all (Pyodide registers 'js' and 'pyodide_js').
