@@ -4,13 +4,13 @@
  * (a compromised host could send anything), and the host refuses malformed instructions.
  */
 import * as z from 'zod';
-import { isJsonValue, type JsonValue } from './json.js';
+import { MAX_JSON_DEPTH, isJsonValue, type JsonValue } from './json.js';
 
 export const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export const LanguageSchema = z.enum(['js', 'python']);
 
 /** Checked in place, never rebuilt: a result keeps every key a guest gave it. */
-const JsonValueSchema = z.custom<JsonValue>((v) => isJsonValue(v), 'expected JSON data (a tree of at most 128 levels)');
+const JsonValueSchema = z.custom<JsonValue>((v) => isJsonValue(v), `expected JSON data (a tree of at most ${MAX_JSON_DEPTH} levels)`);
 
 const Bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
 

@@ -360,7 +360,6 @@ function info(path: string, entry: VfsEntry): VfsFileInfo {
 
 // --- the tool's `files` input -----------------------------------------------------------------
 
-
 /**
  * Decodes one entry of the tool's `files` input. `encoding` defaults to "utf8". Base64 must be
  * the standard alphabet, padded, with no whitespace and canonical trailing bits; anything else is

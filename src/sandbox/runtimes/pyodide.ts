@@ -311,7 +311,6 @@ function parsePayload(text: unknown): Payload | undefined {
   };
 }
 
-/** A JavaScript error that escaped Pyodide, as a short safe text. */
 /**
  * V8's stack overflow inside the interpreter (e.g. CPython's compiler recursing over a 200,000-term
  * expression). Pyodide may hand it on wrapped, its text only in the wrapper's message.
@@ -326,6 +325,7 @@ function isStackOverflow(e: unknown): boolean {
  */
 const WRAPPED_ERROR = /was thrown as an error!\nString interpolation of the thrown value gives """(.*)"""/s;
 
+/** A JavaScript error that escaped Pyodide, as a short safe text. */
 function describeJsError(e: unknown): { name: string; message: string } {
   if (!(e instanceof Error)) return { name: 'Error', message: 'unknown error' };
   let name = e.name || 'Error';
