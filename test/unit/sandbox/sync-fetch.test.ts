@@ -31,10 +31,10 @@ function client() {
   return createSyncFetch(channel.port2, stopper.control, (id, r) => posted.push([id, r]), () => nextId++);
 }
 
-afterEach(() => {
+afterEach(async () => {
   channel.port1.close();
   channel.port2.close();
-  stopper.reset();
+  await stopper.settle();
 });
 
 describe('synchronous fetch channel', () => {

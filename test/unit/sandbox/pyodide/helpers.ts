@@ -24,6 +24,9 @@ export interface RunResult {
 /**
  * The host's half of the control array for a guest running in this very thread: a stop must come
  * from another thread (this one is busy running Python), so a tiny worker writes it after a delay.
+ * Like the host (runtime-worker.ts), it repeats the signal every 50 ms until told to stop: Pyodide's
+ * poll (read, then reset) can swallow a signal stored between the two, and with no hard stop in this
+ * thread a swallowed one left a `while True: pass` spinning for good.
  */
 export class Stopper {
   readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
@@ -33,12 +36,21 @@ export class Stopper {
     this.worker = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads');
        const c = new Int32Array(workerData.sab);
-       parentPort.on('message', ({ ms, reason }) => setTimeout(() => {
-         if (Atomics.compareExchange(c, ${CONTROL_STOP}, 0, reason) === 0) {
+       let timer, repeat;
+       parentPort.on('message', (m) => {
+         if (m.quiet) {
+           clearTimeout(timer);
+           clearInterval(repeat);
+           parentPort.postMessage('quiet');
+           return;
+         }
+         timer = setTimeout(() => {
+           if (Atomics.compareExchange(c, ${CONTROL_STOP}, 0, m.reason) !== 0) return;
            Atomics.store(c, ${CONTROL_PY_SIGNAL}, 2);
            Atomics.notify(c, ${CONTROL_STOP});
-         }
-       }, ms));`,
+           repeat = setInterval(() => Atomics.store(c, ${CONTROL_PY_SIGNAL}, 2), 50);
+         }, m.ms);
+       });`,
       { eval: true, workerData: { sab: this.control.buffer } },
     );
     this.worker.unref();
@@ -51,6 +63,15 @@ export class Stopper {
 
   stopAfter(ms: number, reason: StopReason = StopReason.TIMEOUT): void {
     this.worker.postMessage({ ms, reason });
+  }
+
+  /** Cancel a pending stop and its repeats, wait until the worker has, then reset: nothing stale reaches the next run. */
+  async settle(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.worker.once('message', () => resolve());
+      this.worker.postMessage({ quiet: true });
+    });
+    this.reset();
   }
 
   async close(): Promise<void> {
@@ -89,10 +110,9 @@ export async function runIn(
     ...(options.fetchSync ? { fetchSync: options.fetchSync } : {}),
   });
   const ms = performance.now() - t0;
-  // A stop timer that did not fire during this run must not hit the next one.
-  const stopAfter = options.stopAfterMs;
-  if (stopAfter !== undefined) await new Promise((r) => setTimeout(r, Math.max(0, stopAfter - ms) + 20));
-  stopper.reset();
+  // A stop that did not fire during this run, or its repeats, must not hit the next one.
+  if (options.stopAfterMs !== undefined) await stopper.settle();
+  else stopper.reset();
   return { outcome, ...out, ms };
 }
 
