@@ -281,6 +281,8 @@ export class SandboxClient extends EventEmitter {
   ): Promise<RunOutcomeWire> {
     if (this.closed) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the server is shutting down');
     await this.start();
+    // The last point before the guest's code is sent: a call cancelled by now never runs.
+    if (signal?.aborted) throw new SandboxError(ErrorCode.CANCELLED, 'the run was cancelled before it started');
     const child = this.child;
     if (!child?.connected) throw new SandboxError(ErrorCode.SANDBOX_CRASHED, 'the sandbox host is not available');
     const id = this.nextId++;
@@ -293,10 +295,7 @@ export class SandboxClient extends EventEmitter {
       }, backstop);
       this.pending.set(id, { resolve, reject, timer, onFetch, child });
       const onAbort = () => this.sendTo(child, { t: 'cancel', id });
-      if (signal) {
-        if (signal.aborted) queueMicrotask(onAbort);
-        else signal.addEventListener('abort', onAbort, { once: true });
-      }
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.sendTo(child, { t: 'run', id, capsule, files });
     });
   }

@@ -215,6 +215,17 @@ describe('cancellation', () => {
     expect(r.structuredContent.result).toBe('next');
     expect(Date.now() - t0).toBeLessThan(5000);
   });
+
+  it("a call cancelled while it waits behind its session's running call never runs", async () => {
+    const busy = js('const t = Date.now(); while (Date.now() - t < 1500) {} "busy"', { session: 'cancel-queued' });
+    const controller = new AbortController();
+    const queued = srv.call('run_js', { code: 'globalThis.ranQueued = true; 1', session: 'cancel-queued' }, { signal: controller.signal });
+    setTimeout(() => controller.abort('user cancelled'), 300);
+    await expect(queued).rejects.toThrow();
+    expect((await busy).structuredContent.result).toBe('busy');
+    const r = await js('typeof ranQueued', { session: 'cancel-queued' });
+    expect(r.structuredContent.result).toBe('undefined');
+  });
 });
 
 describe('progress', () => {

@@ -14,6 +14,8 @@ export class ConcurrencyGate {
   ) {}
 
   async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // Cancelled while it waited elsewhere (behind its session's running call): it must never start.
+    if (signal?.aborted) throw cancelled('the run was cancelled before it started');
     if (this.running >= this.maxConcurrent) {
       if (this.waiting.length >= this.maxQueue) {
         throw new SandboxError(ErrorCode.RATE_LIMITED, `too many runs at once: ${this.maxConcurrent} running and ${this.maxQueue} waiting; retry shortly`, { retryAfterMs: 1000 });
@@ -26,7 +28,7 @@ export class ConcurrencyGate {
         const onAbort = () => {
           const i = this.waiting.indexOf(entry);
           if (i >= 0) this.waiting.splice(i, 1);
-          reject(new SandboxError(ErrorCode.CANCELLED, 'the run was cancelled while it waited for a slot'));
+          reject(cancelled('the run was cancelled while it waited for a slot'));
         };
         signal?.addEventListener('abort', onAbort, { once: true });
         this.waiting.push(entry);
@@ -43,3 +45,5 @@ export class ConcurrencyGate {
     }
   }
 }
+
+const cancelled = (message: string) => new SandboxError(ErrorCode.CANCELLED, message);

@@ -56,6 +56,16 @@ describe('ConcurrencyGate', () => {
     expect(peak).toBe(2);
   });
 
+  it('a call cancelled before it reached the gate never runs and takes no slot', async () => {
+    const gate = new ConcurrencyGate(1, 5);
+    const ac = new AbortController();
+    ac.abort();
+    let ran = false;
+    await expect(gate.run(async () => (ran = true), ac.signal)).rejects.toMatchObject({ code: ErrorCode.CANCELLED });
+    expect(ran).toBe(false);
+    expect(await gate.run(async () => 'next')).toBe('next');
+  });
+
   it('a queued call that is cancelled leaves the queue', async () => {
     const gate = new ConcurrencyGate(1, 5);
     let release!: () => void;
