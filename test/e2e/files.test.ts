@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { SDK_CLIENT_LINE_LIMIT, longestLineDuring, startServer, type TestServer } from '../helpers/server.js';
 import { tinyPng } from '../helpers/png.js';
 
 let srv: TestServer;
@@ -76,6 +76,20 @@ describe('the files input', () => {
     });
     expect(r.structuredContent.error).toBeUndefined();
     expect(r.structuredContent).toMatchObject({ exitCode: 0, result: [12 * 1024 * 1024, 7, 7] });
+    await stillAnswers();
+  });
+
+  it('a run at every default output cap still reaches the client: the answer stays within one readable message', async () => {
+    // 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files made a 12.7 MiB line, past the
+    // SDK client's 10 MiB: its transport closed and the session with the server ended.
+    const { value: r, longest } = await longestLineDuring(srv, () =>
+      js("console.log('o'.repeat(1024 * 1024 - 1)); console.error('e'.repeat(2 * 1024 * 1024 - 1)); for (let i = 0; i < 5; i++) fs.writeFileSync('/output/f' + i + '.bin', new Uint8Array(1000 * 1024)); 1"),
+    );
+    expect(longest).toBeLessThanOrEqual(SDK_CLIENT_LINE_LIMIT);
+    expect(r.structuredContent).toMatchObject({ exitCode: 0, result: 1, stdoutTruncated: false, stderrTruncated: false });
+    expect(r.structuredContent.files).toHaveLength(5);
+    const notes = (r.content as Array<{ type: string; text?: string }>).filter((b) => b.type === 'text' && b.text!.startsWith('[/output/'));
+    expect(notes.length).toBeGreaterThan(0);
     await stillAnswers();
   });
 

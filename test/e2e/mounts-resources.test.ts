@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startServer, type TestServer } from '../helpers/server.js';
+import { SDK_CLIENT_LINE_LIMIT, longestLineDuring, runCli, startServer, type TestServer } from '../helpers/server.js';
 
 let srv: TestServer;
 let dir: string;
@@ -114,6 +114,17 @@ describe('session files as MCP resources', () => {
     expect(text.contents[0]).toMatchObject({ text: 'héllo', mimeType: 'text/plain' });
     const bin = await srv.client.readResource({ uri: 'sandbox://sessions/res-a/files/tmp/raw.bin' });
     expect(Buffer.from((bin.contents[0] as { blob: string }).blob, 'base64')).toEqual(Buffer.from([0, 255, 7]));
+  });
+
+  it('refuses a file too large for one message, naming its size, and the connection survives', async () => {
+    // 12 MiB is 16 MiB in base64: past the SDK client's 10 MiB line, whose transport would close.
+    await js(`fs.writeFileSync('/tmp/big.bin', new Uint8Array(12 * 1024 * 1024)); fs.writeFileSync('/tmp/ok.bin', new Uint8Array(6 * 1024 * 1024))`, { session: 'res-big' });
+    const uri = 'sandbox://sessions/res-big/files/tmp/big.bin';
+    await expect(srv.client.readResource({ uri })).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/\/tmp\/big\.bin is 12\.0 MiB, 16\.0 MiB encoded: more than the 9\.0 MiB .* in session "res-big"/) });
+    const { value: ok, longest } = await longestLineDuring(srv, () => srv.client.readResource({ uri: 'sandbox://sessions/res-big/files/tmp/ok.bin' }));
+    expect(Buffer.from((ok.contents[0] as { blob: string }).blob, 'base64')).toHaveLength(6 * 1024 * 1024);
+    expect(longest).toBeLessThanOrEqual(SDK_CLIENT_LINE_LIMIT);
+    expect((await js('6 * 7')).structuredContent.result).toBe(42);
   });
 
   // A URI whose template matches but names no file is -32002 (the MCP spec's "Resource not found");

@@ -73,6 +73,24 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
+/** The longest line an MCP client built on the SDK reads: past it, its stdio transport closes for good. */
+export const SDK_CLIENT_LINE_LIMIT = 10 * 1024 * 1024;
+
+/** `fn`'s value, and the longest line (in bytes) the server wrote to stdout while it ran. */
+export async function longestLineDuring<T>(srv: TestServer, fn: () => Promise<T>): Promise<{ value: T; longest: number }> {
+  const before = srv.transport.raw.length;
+  const value = await fn();
+  const written = Buffer.concat(srv.transport.raw.slice(before));
+  let longest = 0;
+  for (let start = 0; start < written.length; ) {
+    const nl = written.indexOf(0x0a, start);
+    const end = nl === -1 ? written.length : nl;
+    longest = Math.max(longest, end - start);
+    start = end + 1;
+  }
+  return { value, longest };
+}
+
 /**
  * A fresh directory whose `k/` holds a copy of the suite's signing key (test/global-setup.ts), so
  * every server signs with the key the shared Python snapshot cache was signed with, while keeping

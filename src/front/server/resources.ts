@@ -12,8 +12,10 @@ import { SESSION_NAME } from '../../protocol/messages.js';
 import { tryCanonicalGuestPath } from '../../protocol/guest-paths.js';
 import type { Runner } from '../runner.js';
 import { mimeTypeFor } from '../vfs/store.js';
+import { ANSWER_BUDGET_BYTES } from './answer-size.js';
 
 const RESOURCE_NOT_FOUND = -32002;
+const INVALID_PARAMS = -32602;
 const TEMPLATE = 'sandbox://sessions/{session}/files{+path}';
 
 export function sessionFileUri(session: string, guestPath: string): string {
@@ -55,15 +57,27 @@ export function registerSessionResources(server: McpServer, runner: Runner): voi
       const data = SESSION_NAME.test(session) && guestPath !== undefined ? runner.readSessionFile(session, guestPath) : undefined;
       if (data === undefined || guestPath === undefined) throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${uri.href}`);
       const mimeType = mimeTypeFor(guestPath);
+      let content: { text: string } | { blob: string } | undefined;
       if (isText(mimeType)) {
-        const text = new TextDecoder('utf-8', { fatal: true });
         try {
-          return { contents: [{ uri: uri.href, mimeType, text: text.decode(data) }] };
+          content = { text: new TextDecoder('utf-8', { fatal: true }).decode(data) };
         } catch {
           // not valid UTF-8 after all: send the bytes
         }
       }
-      return { contents: [{ uri: uri.href, mimeType, blob: data.toString('base64') }] };
+      content ??= { blob: data.toString('base64') };
+      // A line past the client's limit would end its connection: refuse, and say how to get the file.
+      const encoded = Buffer.byteLength(JSON.stringify(content), 'utf8');
+      if (encoded > ANSWER_BUDGET_BYTES) {
+        throw new McpError(
+          INVALID_PARAMS,
+          `${guestPath} is ${mib(data.length)}, ${mib(encoded)} encoded: more than the ${mib(ANSWER_BUDGET_BYTES)} a client reads in one message; read it in parts with run_js or run_python in session "${session}"`,
+          { size: data.length, maxEncodedBytes: ANSWER_BUDGET_BYTES },
+        );
+      }
+      return { contents: [{ uri: uri.href, mimeType, ...content }] };
     },
   );
 }
+
+const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;

@@ -6,8 +6,9 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import { SESSION_NAME } from '../../protocol/messages.js';
-import { outputContent, type OutputFile } from '../output-files.js';
+import type { OutputFile } from '../output-files.js';
 import type { Runner } from '../runner.js';
+import { fitAnswer } from './answer-size.js';
 import { withProgress } from './progress.js';
 import { RunResultShape, type RunResult } from '../run-result.js';
 import type { Language } from '../sessions/manager.js';
@@ -66,21 +67,18 @@ const inputShape = (language: Language) => ({
 /** Most entries in one call's `files` input (the policy's file-count quota applies as well). */
 export const MAX_INPUT_FILES = 1000;
 
-/** The text block: the same content as structuredContent, for clients that only read text. */
-export function renderText(r: RunResult): string {
-  return JSON.stringify(r);
-}
-
 /**
- * The tool result: the JSON text block, then the files the run wrote under /output (images as
- * image content, other files as embedded resources, size-capped; see output-files.ts).
+ * The tool result: the JSON text block (the same content as structuredContent, for clients that
+ * only read text), then the files the run wrote under /output (images as image content, other
+ * files as embedded resources, size-capped; see output-files.ts), all within one readable line
+ * (answer-size.ts).
  */
 export function toCallToolResult(r: RunResult, outputs: readonly OutputFile[] = []): CallToolResult {
-  const files = outputs.length === 0 ? [] : outputContent(outputs, r.session ?? 'run', { kept: r.session !== undefined });
+  const { result, text, files } = fitAnswer(r, outputs, r.session ?? 'run', r.session !== undefined);
   return {
-    content: [{ type: 'text', text: renderText(r) }, ...files],
-    structuredContent: r as unknown as Record<string, unknown>,
-    isError: r.exitCode !== 0,
+    content: [{ type: 'text', text }, ...files],
+    structuredContent: result as unknown as Record<string, unknown>,
+    isError: result.exitCode !== 0,
   };
 }
 
