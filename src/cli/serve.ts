@@ -16,6 +16,7 @@ import type { Settings } from '../front/policy/settings.js';
 import { Runner } from '../front/runner.js';
 import { SandboxClient } from '../front/sandbox-client.js';
 import { openMounts } from '../front/vfs/mounts.js';
+import { formatBytes } from '../front/output-files.js';
 import { probeNetns } from '../front/os-layers.js';
 import { RequestLineSplitter, requestLineLimit } from '../front/server/request-lines.js';
 import { SnapshotCache, defaultCacheDir } from '../front/snapshot/cache.js';
@@ -111,7 +112,7 @@ export async function serve(settings: Settings): Promise<void> {
     maxLineBytes,
     onLine: (line) => lines.write(line),
     onOversized: ({ bytes, id }) => {
-      const message = `request too large: its line is ${mib(bytes)} and this server reads lines up to ${mib(maxLineBytes)} (set by the policy's filesystem.quotaBytes and limits.codeBytes); send fewer or smaller files per call`;
+      const message = `request too large: its line is ${formatBytes(bytes)} and this server reads lines up to ${formatBytes(maxLineBytes)} (set by the policy's filesystem.quotaBytes and limits.codeBytes); send fewer or smaller files per call`;
       logger.warn({ bytes, maxLineBytes, id }, 'request line over the limit skipped');
       if (id !== undefined) void transport.send({ jsonrpc: '2.0', id, error: { code: -32600, message, data: { code: ErrorCode.INVALID_INPUT, bytes, maxBytes: maxLineBytes } } });
     },
@@ -132,5 +133,3 @@ export async function serve(settings: Settings): Promise<void> {
   }
   logger.info({ policy: settings.policyFile, keyId: signer.keyId, restrictions: sandbox.restrictions }, 'wasm-sandbox-mcp ready on stdio');
 }
-
-const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;

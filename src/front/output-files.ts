@@ -38,7 +38,8 @@ export function outputUri(scope: string, path: string): string {
   return `sandbox://${encodeURIComponent(scope)}${path.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-function formatBytes(n: number): string {
+/** A size for messages: bytes, KiB or MiB with one decimal. */
+export function formatBytes(n: number): string {
   if (n < 1024) return `${n} bytes`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / (1024 * 1024)).toFixed(1)} MiB`;

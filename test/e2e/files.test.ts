@@ -80,7 +80,7 @@ describe('the files input', () => {
   });
 
   it('a run at every default output cap still reaches the client: the answer stays within one readable message', async () => {
-    // 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files made a 12.7 MiB line, past the
+    // 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files made a 12.5 MiB line, past the
     // SDK client's 10 MiB: its transport closed and the session with the server ended.
     const { value: r, longest } = await longestLineDuring(srv, () =>
       js("console.log('o'.repeat(1024 * 1024 - 1)); console.error('e'.repeat(2 * 1024 * 1024 - 1)); for (let i = 0; i < 5; i++) fs.writeFileSync('/output/f' + i + '.bin', new Uint8Array(1000 * 1024)); 1"),

@@ -4,8 +4,8 @@
  * MCP clients built on the SDK close their stdio transport for good when one line passes 10 MiB,
  * which ends their session with the server. A run's answer carries its result twice (as
  * structuredContent and, as the specification asks, as the same JSON in a text block) and the
- * files it returns: at the default caps, 1 MiB of stdout, 2 MiB of stderr and five 1 MiB files made
- * a 12.7 MiB line. Here the files get what the text leaves of the budget, and text over the budget
+ * files it returns: at the default caps, 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files
+ * made a 12.5 MiB line. Here the files get what the text leaves of the budget, and text over the budget
  * (only a policy that raised the output caps gets there) is cut, with the cut said.
  */
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';

@@ -12,6 +12,7 @@ import { SESSION_NAME } from '../../protocol/messages.js';
 import { tryCanonicalGuestPath } from '../../protocol/guest-paths.js';
 import type { Runner } from '../runner.js';
 import { mimeTypeFor } from '../vfs/store.js';
+import { formatBytes } from '../output-files.js';
 import { ANSWER_BUDGET_BYTES } from './answer-size.js';
 
 const RESOURCE_NOT_FOUND = -32002;
@@ -71,7 +72,7 @@ export function registerSessionResources(server: McpServer, runner: Runner): voi
       if (encoded > ANSWER_BUDGET_BYTES) {
         throw new McpError(
           INVALID_PARAMS,
-          `${guestPath} is ${mib(data.length)}, ${mib(encoded)} encoded: more than the ${mib(ANSWER_BUDGET_BYTES)} a client reads in one message; read it in parts with run_js or run_python in session "${session}"`,
+          `${guestPath} is ${formatBytes(data.length)}, ${formatBytes(encoded)} encoded: more than the ${formatBytes(ANSWER_BUDGET_BYTES)} a client reads in one message; read it in parts with run_js or run_python in session "${session}"`,
           { size: data.length, maxEncodedBytes: ANSWER_BUDGET_BYTES },
         );
       }
@@ -79,5 +80,3 @@ export function registerSessionResources(server: McpServer, runner: Runner): voi
     },
   );
 }
-
-const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;

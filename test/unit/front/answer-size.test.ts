@@ -39,7 +39,7 @@ describe('fitAnswer', () => {
   });
 
   it("keeps the default caps' full stdout and stderr, and returns what files fit, naming the others", () => {
-    // 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files: a 12.7 MiB line before.
+    // 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files: a 12.5 MiB line before.
     const r = base({ stdout: 'o'.repeat(MiB), stderr: 'e'.repeat(2 * MiB) });
     const outputs = [0, 1, 2, 3, 4].map((i) => file(i, 1000 * 1024));
     const { bytes, answer } = lineBytes(r, outputs);
