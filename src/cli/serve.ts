@@ -3,6 +3,7 @@
  */
 import os from 'node:os';
 import { PassThrough } from 'node:stream';
+import { ErrorCode as McpErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { AuditLog } from '../front/audit/audit-log.js';
 import { defaultKeyDir, loadOrCreateKeyring } from '../front/capsule/keystore.js';
 import { loadRegistry } from '../front/capsule/registry.js';
@@ -90,8 +91,14 @@ export async function serve(settings: Settings): Promise<void> {
   // The SDK's stdio transport does not notice stdin closing; the client going away ends us.
   process.stdin.on('end', () => void shutdown('stdin ended'));
   process.stdin.on('close', () => void shutdown('stdin closed'));
-  // The transport can also close itself (e.g. a line over its buffer limit): nothing more can be
-  // answered, so the server must not linger with its sandbox host.
+  // The transport reads the splitter, not stdin, so it no longer hears stdin's errors: an unheard
+  // 'error' would throw. A stdin that fails has lost its client.
+  process.stdin.on('error', (e: Error) => {
+    logger.warn({ err: e.message }, 'stdin failed');
+    void shutdown('stdin failed');
+  });
+  // The transport can also close itself: nothing more can be answered, so the server must not
+  // linger with its sandbox host.
   server.server.onclose = () => void shutdown('transport closed');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
@@ -114,7 +121,7 @@ export async function serve(settings: Settings): Promise<void> {
     onOversized: ({ bytes, id }) => {
       const message = `request too large: its line is ${formatBytes(bytes)} and this server reads lines up to ${formatBytes(maxLineBytes)} (set by the policy's filesystem.quotaBytes and limits.codeBytes); send fewer or smaller files per call`;
       logger.warn({ bytes, maxLineBytes, id }, 'request line over the limit skipped');
-      if (id !== undefined) void transport.send({ jsonrpc: '2.0', id, error: { code: -32600, message, data: { code: ErrorCode.INVALID_INPUT, bytes, maxBytes: maxLineBytes } } });
+      if (id !== undefined) void transport.send({ jsonrpc: '2.0', id, error: { code: McpErrorCode.InvalidRequest, message, data: { code: ErrorCode.INVALID_INPUT, bytes, maxBytes: maxLineBytes } } });
     },
   });
   await server.connect(transport);

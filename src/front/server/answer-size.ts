@@ -20,8 +20,21 @@ const jsonBytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v), 'utf8');
 
 /** The result and its text block, as they stand in the line. */
 function textBytes(r: RunResult): number {
-  const text = JSON.stringify(r);
+  return textBytesOf(JSON.stringify(r));
+}
+
+/** The same from the result's JSON text. */
+function textBytesOf(text: string): number {
   return Buffer.byteLength(text, 'utf8') + jsonBytes(text);
+}
+
+/**
+ * Whether the result's JSON and its text block fit in `budget`, measuring only where a bound cannot
+ * tell: JSON text takes at most 3 UTF-8 bytes a character, and escaping it again (the text block)
+ * at most doubles that, so 9 bytes a character. A small answer, every call's case, costs nothing more.
+ */
+function textFits(text: string, budget: number): boolean {
+  return text.length * 9 <= budget || textBytesOf(text) <= budget;
 }
 
 /**
@@ -79,8 +92,13 @@ export function fitAnswer(
   kept: boolean,
 ): { result: RunResult; text: string; files: ContentBlock[] } {
   // Room kept for the notes of files left out, so that they always fit.
-  const result = fitResult(r, ANSWER_BUDGET_BYTES - Math.min(outputs.length * 512, MiB));
-  const text = JSON.stringify(result);
-  const files = outputs.length === 0 ? [] : fitFiles(outputs, scope, kept, ANSWER_BUDGET_BYTES - textBytes(result));
+  const budget = ANSWER_BUDGET_BYTES - Math.min(outputs.length * 512, MiB);
+  let result = r;
+  let text = JSON.stringify(r);
+  if (!textFits(text, budget)) {
+    result = fitResult(r, budget);
+    text = JSON.stringify(result);
+  }
+  const files = outputs.length === 0 ? [] : fitFiles(outputs, scope, kept, ANSWER_BUDGET_BYTES - textBytesOf(text));
   return { result, text, files };
 }

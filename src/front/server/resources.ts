@@ -7,7 +7,7 @@
  * URI: `sandbox://sessions/<session>/files<guest path>`, each path segment percent-encoded.
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode as McpErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { SESSION_NAME } from '../../protocol/messages.js';
 import { tryCanonicalGuestPath } from '../../protocol/guest-paths.js';
 import type { Runner } from '../runner.js';
@@ -16,7 +16,6 @@ import { formatBytes } from '../output-files.js';
 import { ANSWER_BUDGET_BYTES } from './answer-size.js';
 
 const RESOURCE_NOT_FOUND = -32002;
-const INVALID_PARAMS = -32602;
 const TEMPLATE = 'sandbox://sessions/{session}/files{+path}';
 
 export function sessionFileUri(session: string, guestPath: string): string {
@@ -71,7 +70,7 @@ export function registerSessionResources(server: McpServer, runner: Runner): voi
       const encoded = Buffer.byteLength(JSON.stringify(content), 'utf8');
       if (encoded > ANSWER_BUDGET_BYTES) {
         throw new McpError(
-          INVALID_PARAMS,
+          McpErrorCode.InvalidParams,
           `${guestPath} is ${formatBytes(data.length)}, ${formatBytes(encoded)} encoded: more than the ${formatBytes(ANSWER_BUDGET_BYTES)} a client reads in one message; read it in parts with run_js or run_python in session "${session}"`,
           { size: data.length, maxEncodedBytes: ANSWER_BUDGET_BYTES },
         );

@@ -38,6 +38,14 @@ describe('fitAnswer', () => {
     expect(answer.files).toHaveLength(1);
   });
 
+  it('never lets an answer past unmeasured that does not fit: € takes 6 bytes a JSON character in the line', () => {
+    // Under the budget by character count, over it in bytes: a length bound looser than 6 would let it through.
+    const r = base({ stdout: '€'.repeat(Math.floor(ANSWER_BUDGET_BYTES / 5.5)) });
+    const { bytes, answer } = lineBytes(r, []);
+    expect(bytes).toBeLessThanOrEqual(ANSWER_BUDGET_BYTES);
+    expect(answer.result.stdoutTruncated).toBe(true);
+  });
+
   it("keeps the default caps' full stdout and stderr, and returns what files fit, naming the others", () => {
     // 1 MiB of stdout, 2 MiB of stderr and five 1000 KiB files: a 12.5 MiB line before.
     const r = base({ stdout: 'o'.repeat(MiB), stderr: 'e'.repeat(2 * MiB) });
