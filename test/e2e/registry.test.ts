@@ -58,6 +58,15 @@ describe('registry tools', () => {
     expect(r.structuredContent.result.unified).toContain('-two\n+2');
   });
 
+  it('text_diff finishes a 5,000-line diff with every third line changed, under the default memory limit', async () => {
+    // The capsule's first version kept its whole search frontier per step and stopped here with 137.
+    const a = Array.from({ length: 5000 }, (_, i) => `line ${i}`);
+    const b = a.map((line, i) => (i % 3 === 0 ? `changed ${i}` : line));
+    const r = await srv.call('text_diff', { a: a.join('\n'), b: b.join('\n'), context: 0 });
+    expect(r.structuredContent.exitCode).toBe(0);
+    expect(r.structuredContent.result).toMatchObject({ added: 1667, removed: 1667, identical: false });
+  });
+
   it('arguments reach the code as a value, never as source', async () => {
     const hostile = '"); globalThis.injected = 1; ("';
     const r = await srv.call('json_query', { data: { k: hostile }, path: "$['k']" });

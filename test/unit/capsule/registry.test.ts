@@ -81,4 +81,16 @@ describe('registry manifests', () => {
     expect(reg.rejected).toEqual([]);
     expect(reg.tools.map((t) => t.manifest.name).sort()).toEqual(['csv_to_json', 'json_query', 'text_diff']);
   });
+
+  it('each shipped capsule is the signed form of its source in capsules/src (no drift either way)', () => {
+    const srcDir = path.join(REGISTRY_DIR, 'src');
+    const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.manifest.json'));
+    expect(sources.length).toBe(loadRegistry(REGISTRY_DIR).tools.length);
+    for (const file of sources) {
+      const { codeFile, ...source } = JSON.parse(fs.readFileSync(path.join(srcDir, file), 'utf8'));
+      const code = fs.readFileSync(path.join(srcDir, codeFile), 'utf8');
+      const shipped = JSON.parse(fs.readFileSync(path.join(REGISTRY_DIR, `${source.name}.capsule.json`), 'utf8'));
+      expect(shipped.manifest, file).toEqual({ ...source, code });
+    }
+  });
 });
