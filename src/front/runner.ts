@@ -102,7 +102,9 @@ export class Runner {
       maxSessions: policy.sessions.maxSessions,
       idleTtlMs: policy.sessions.idleTtlMs,
       onDrop: (s) => {
-        for (const language of s.runtimes.keys()) sandbox.drop(language, s.name);
+        // Both languages, whether or not a run has finished in them yet: a first run still going
+        // holds a runtime the host keeps under the session's name.
+        for (const language of ['js', 'python'] as const) sandbox.drop(language, s.name);
         this.vfsBySession.get(s)?.clear();
         this.vfsBySession.delete(s);
       },
@@ -169,13 +171,18 @@ export class Runner {
     } catch (e) {
       return fail(e);
     }
-    const exec = () => this.gate.run(() => this.execute(req, session, inputFiles), req.signal);
+    const exec = (signal: AbortSignal | undefined) => this.gate.run(() => this.execute(req, session, inputFiles, signal), signal);
     let session: Session | undefined;
     try {
-      if (req.session === undefined) return await exec();
-      return await this.sessions.withSession(req.session, (s) => {
+      if (req.session === undefined) return await exec(req.signal);
+      return await this.sessions.withSession(req.session, async (s) => {
         session = s;
-        return exec();
+        // A reset stops the session's call as a client's cancellation would (130).
+        const reply = await exec(req.signal ? AbortSignal.any([req.signal, s.dropped]) : s.dropped);
+        if (s.dropped.aborted && !req.signal?.aborted && reply.result.error?.code === ErrorCode.CANCELLED) {
+          reply.result.error.message = `session "${s.name}" was reset while this call ran`;
+        }
+        return reply;
       });
     } catch (e) {
       return fail(e);
@@ -209,7 +216,7 @@ export class Runner {
     return vfs?.readFile(path);
   }
 
-  private async execute(req: RunRequest, session: Session | undefined, inputFiles: Array<{ path: string; data: Buffer }>): Promise<RunReply> {
+  private async execute(req: RunRequest, session: Session | undefined, inputFiles: Array<{ path: string; data: Buffer }>, signal: AbortSignal | undefined): Promise<RunReply> {
     const { policy, signer, sandbox, logger } = this.options;
     // A sessionless run gets a throwaway filesystem; a session's persists until it is dropped.
     let vfs: SessionVfs;
@@ -256,7 +263,7 @@ export class Runner {
       ((request: Parameters<NetworkBroker['fetch']>[0]) => broker.fetch(request, { deadline: (deadline ??= Date.now() + limits.timeoutMs + 250) }));
     let outcome: RunOutcomeWire;
     try {
-      outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, req.signal, onFetch);
+      outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, signal, onFetch);
     } catch (e) {
       session?.runtimes.delete(req.language);
       if (!(e instanceof SandboxError)) logger.error({ err: (e as Error).message }, 'run failed');

@@ -207,7 +207,7 @@ export class WorkerPool {
     const worker = this.sessions.get(key);
     if (!worker) return false;
     this.sessions.delete(key);
-    void worker.terminate();
+    void worker.discard();
     return true;
   }
 

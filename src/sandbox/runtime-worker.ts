@@ -286,6 +286,12 @@ export class RuntimeWorker {
     this.hardStop ??= setTimeout(() => void this.terminate(), this.graceMs);
   }
 
+  /** End the worker now (its session was dropped): a run in progress ends as cancelled (130). */
+  discard(): Promise<void> {
+    Atomics.compareExchange(this.control, CONTROL_STOP, StopReason.NONE, StopReason.CANCELLED);
+    return this.terminate();
+  }
+
   async terminate(): Promise<void> {
     if (!this.alive) return;
     this.alive = false;

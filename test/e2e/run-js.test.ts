@@ -182,6 +182,20 @@ describe('sessions', () => {
     expect(again.structuredContent.existed).toBe(false);
   });
 
+  it('reset_session during a session\'s first run stops it (130); a call queued behind it never runs; the name starts fresh', async () => {
+    // Before the fix, the first run's runtime outlived the reset: the next call of the name saw "old".
+    const running = js('globalThis.secret = "old"; await new Promise((r) => setTimeout(r, 3000)); 1', { session: 'reset-mid' });
+    const queued = js('globalThis.queued = true; fs.writeFileSync("/tmp/queued", "x"); 2', { session: 'reset-mid' });
+    await new Promise((r) => setTimeout(r, 500));
+    const reset = await srv.call('reset_session', { session: 'reset-mid' });
+    expect(reset.structuredContent.existed).toBe(true);
+    for (const r of await Promise.all([running, queued])) {
+      expect(r.structuredContent).toMatchObject({ exitCode: 130, error: { code: 'E_CANCELLED', message: expect.stringContaining('reset') } });
+    }
+    const after = await js('[typeof secret, typeof queued, fs.existsSync("/tmp/queued")]', { session: 'reset-mid' });
+    expect(after.structuredContent.result).toEqual(['undefined', 'undefined', false]);
+  });
+
   it('keeps the session usable after a timeout (the interrupt is clean)', async () => {
     await js('globalThis.survivor = "yes"', { session: 'tmo' });
     const r = await js('while (true) {}', { session: 'tmo', timeoutMs: 300 });

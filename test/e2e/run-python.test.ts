@@ -59,6 +59,16 @@ describe('run_python', () => {
     expect(fresh.structuredContent.result).toBeCloseTo(6.283185307179586);
   });
 
+  it('reset_session during a session\'s first run stops it (130) and the name starts fresh', async () => {
+    const running = py('SECRET = "old"\nopen("/home/pyodide/left", "w").write("x")\nimport time\ntime.sleep(3)', { session: 'py-reset-mid' });
+    await new Promise((r) => setTimeout(r, 1000));
+    const reset = await srv.call('reset_session', { session: 'py-reset-mid' });
+    expect(reset.structuredContent.existed).toBe(true);
+    expect((await running).structuredContent).toMatchObject({ exitCode: 130, error: { code: 'E_CANCELLED' } });
+    const after = await py('import os\n["SECRET" in globals(), os.path.exists("/home/pyodide/left")]', { session: 'py-reset-mid' });
+    expect(after.structuredContent.result).toEqual([false, false]);
+  });
+
   it('reports an exception with the user lines only', async () => {
     const r = await py('def f():\n    raise ValueError("bad value")\nf()');
     expect(r.structuredContent.exitCode).toBe(1);

@@ -15,6 +15,12 @@ export interface Session {
   /** Languages whose runtime holds state, with the host generation it lives in. */
   runtimes: Map<Language, number>;
   tail: Promise<unknown>;
+  /** Aborted when the session is dropped: its running call is stopped, its queued calls never run. */
+  readonly dropped: AbortSignal;
+}
+
+interface LiveSession extends Session {
+  readonly drop: AbortController;
 }
 
 export interface SessionManagerOptions {
@@ -26,7 +32,7 @@ export interface SessionManagerOptions {
 }
 
 export class SessionManager {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<string, LiveSession>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -48,7 +54,7 @@ export class SessionManager {
     return [...this.sessions.keys()];
   }
 
-  private open(name: string): Session {
+  private open(name: string): LiveSession {
     let s = this.sessions.get(name);
     if (s) return s;
     if (this.sessions.size >= this.options.maxSessions) {
@@ -61,7 +67,8 @@ export class SessionManager {
         );
       }
     }
-    s = { name, lastUsed: this.now(), active: 0, runtimes: new Map(), tail: Promise.resolve() };
+    const drop = new AbortController();
+    s = { name, lastUsed: this.now(), active: 0, runtimes: new Map(), tail: Promise.resolve(), drop, dropped: drop.signal };
     this.sessions.set(name, s);
     return s;
   }
@@ -71,7 +78,11 @@ export class SessionManager {
     const s = this.open(name);
     s.active++;
     s.lastUsed = this.now();
-    const run = s.tail.then(() => fn(s));
+    const run = s.tail.then(() => {
+      // Queued behind a call when the session was reset: the session this call was meant for is gone.
+      if (s.dropped.aborted) throw new SandboxError(ErrorCode.CANCELLED, `session "${name}" was reset before this call ran; nothing ran`);
+      return fn(s);
+    });
     s.tail = run.catch(() => undefined);
     try {
       return await run;
@@ -86,6 +97,7 @@ export class SessionManager {
     const s = this.sessions.get(name);
     if (!s) return false;
     this.sessions.delete(name);
+    s.drop.abort();
     this.options.onDrop(s);
     return true;
   }
