@@ -25,13 +25,12 @@ export type CapsuleFilesystem = z.infer<typeof CapsuleFilesystemSchema>;
 
 /**
  * The guest's prefixes: `writable` plus read-write mounts, `readonly` plus read-only mounts.
- * (The front decides nested mounts by the deepest one; here a read-only mount inside a writable
- * prefix is writable. The front re-checks every change, so this can only make the guest's view
- * more permissive than what is kept, never what is kept more permissive.)
+ * Where they nest, `accessAt` (guest-paths.ts) lets the deepest decide.
  */
-export function guestPrefixes(fs: CapsuleFilesystem): { writable: string[]; readonly: string[] } {
+export function guestPrefixes(fs: Pick<CapsuleFilesystem, 'writable' | 'readonly' | 'mounts'>): { writable: string[]; readonly: string[] } {
   return {
     writable: [...fs.writable, ...fs.mounts.filter((m) => m.mode === 'rw').map((m) => m.guest)],
     readonly: [...fs.readonly, ...fs.mounts.filter((m) => m.mode === 'ro').map((m) => m.guest)],
   };
 }
+

@@ -129,3 +129,23 @@ export function isUnder(path: string, prefix: string): boolean {
   if (prefix === '/') return path.startsWith('/');
   return path === prefix || path.startsWith(`${prefix}/`);
 }
+
+export type Access = 'write' | 'read' | 'none';
+
+/**
+ * What the guest may do at canonical `path`, given its writable and read-only prefixes: the deepest
+ * prefix over the path decides, so a read-only prefix or mount inside a writable one stays read-only
+ * (and a writable one inside a read-only one is writable); the same prefix listed both ways is
+ * read-only. Outside every prefix: nothing. The front and the sandbox host decide with this one rule.
+ */
+export function accessAt(path: string, prefixes: { writable: readonly string[]; readonly: readonly string[] }): Access {
+  let depth = -1;
+  let access: Access = 'none';
+  for (const prefix of prefixes.writable) {
+    if (prefix.length > depth && isUnder(path, prefix)) (depth = prefix.length), (access = 'write');
+  }
+  for (const prefix of prefixes.readonly) {
+    if (prefix.length >= depth && isUnder(path, prefix)) (depth = prefix.length), (access = 'read');
+  }
+  return access;
+}

@@ -14,7 +14,7 @@
  * "ENOENT: no such file or directory, open '/tmp/x'"). They carry guest paths only — never a host
  * path — because there is no host path anywhere in this model.
  */
-import { canonicalGuestPath, describePath, isUnder } from '../protocol/guest-paths.js';
+import { accessAt, canonicalGuestPath, describePath, isUnder } from '../protocol/guest-paths.js';
 import type { FileChange, GuestFile, GuestFilesystem } from './runtimes/types.js';
 
 export type GuestFsErrorCode =
@@ -118,12 +118,12 @@ function copyOf(data: Uint8Array): Uint8Array {
 export function diffFiles(
   initial: Iterable<GuestFile>,
   final: Iterable<readonly [string, Uint8Array]>,
-  writable: readonly string[],
+  prefixes: { writable: readonly string[]; readonly: readonly string[] },
 ): FileChange[] {
   const before = new Map<string, Uint8Array>();
   for (const f of initial) before.set(f.path, f.data);
   const after = new Map<string, Uint8Array>(final);
-  const canWrite = (p: string) => writable.some((w) => isUnder(p, w));
+  const canWrite = (p: string) => accessAt(p, prefixes) === 'write';
   const deletions: FileChange[] = [];
   const writes: Array<{ change: FileChange; growth: number }> = [];
   for (const [path, old] of before) {
@@ -151,6 +151,8 @@ export class GuestFs {
   /** The policy prefixes and their ancestors: always directories, never removable. */
   private readonly fixedDirs = new Set<string>(['/']);
   private readonly writable: string[];
+  /** The prefixes as `accessAt` reads them. */
+  private readonly prefixes: { writable: string[]; readonly: string[] };
   private readonly readable: string[];
   private readonly limits: GuestFilesystem['limits'];
   private totalBytes = 0;
@@ -172,7 +174,8 @@ export class GuestFs {
       return out;
     };
     this.writable = prefixes(spec?.writable);
-    this.readable = [...this.writable, ...prefixes(spec?.readonly)];
+    this.prefixes = { writable: this.writable, readonly: prefixes(spec?.readonly) };
+    this.readable = [...this.writable, ...this.prefixes.readonly];
     for (const p of this.readable) {
       this.fixedDirs.add(p);
       for (const a of ancestorsOf(p)) this.fixedDirs.add(a);
@@ -207,7 +210,7 @@ export class GuestFs {
     return diffFiles(
       this.initial,
       [...this.files].map(([p, e]) => [p, e.data] as const),
-      this.writable,
+      this.prefixes,
     );
   }
 
@@ -412,7 +415,7 @@ export class GuestFs {
   }
 
   private canWrite(p: string): boolean {
-    return this.writable.some((w) => isUnder(p, w));
+    return accessAt(p, this.prefixes) === 'write';
   }
 
   private canRead(p: string): boolean {

@@ -12,6 +12,7 @@ let srv: TestServer;
 let dir: string;
 let hostDir: string;
 let rwDir: string;
+let refDir: string;
 let secret: string;
 const js = (code: string, extra: Record<string, unknown> = {}) => srv.call('run_js', { code, ...extra });
 
@@ -29,6 +30,12 @@ beforeAll(async () => {
   fs.mkdirSync(rwDir);
   fs.writeFileSync(path.join(hostDir, 'a.txt'), 'alpha');
   fs.writeFileSync(path.join(hostDir, 'sub', 'b.csv'), 'x,y\n1,2\n');
+  // A name that starts with two dots is an ordinary entry, not a way up.
+  fs.mkdirSync(path.join(hostDir, '..notes'));
+  fs.writeFileSync(path.join(hostDir, '..notes', 'n.txt'), 'dots');
+  refDir = path.join(dir, 'reference');
+  fs.mkdirSync(refDir);
+  fs.writeFileSync(path.join(refDir, 'ref.txt'), 'reference');
   fs.writeFileSync(path.join(rwDir, 'notes.txt'), 'original');
   secret = path.join(dir, 'secret.txt');
   fs.writeFileSync(secret, 'host secret');
@@ -40,6 +47,8 @@ beforeAll(async () => {
     mounts: [
       { host: hostDir, guest: '/data' },
       { host: rwDir, guest: '/scratch', mode: 'rw' },
+      // Read-only inside the writable /tmp: the deepest prefix decides.
+      { host: refDir, guest: '/tmp/ref' },
     ],
   });
   srv = await startServer(['--policy', file, '--timeout', '8000', '--max-memory', '64']);
@@ -54,10 +63,27 @@ describe('host mounts', () => {
   it('shows the mounted directory read-only, without the links that lead out of it', async () => {
     const r = await js(`[fs.readFileSync('/data/a.txt', 'utf8'), fs.readFileSync('/data/sub/b.csv', 'utf8'), fs.readdirSync('/data').sort(),
       fs.existsSync('/data/link-to-secret'), fs.existsSync('/data/link-to-parent/secret.txt')]`);
-    expect(r.structuredContent.result).toEqual(['alpha', 'x,y\n1,2\n', ['a.txt', 'sub'], false, false]);
+    expect(r.structuredContent.result).toEqual(['alpha', 'x,y\n1,2\n', ['..notes', 'a.txt', 'sub'], false, false]);
+    expect((await js(`fs.readFileSync('/data/..notes/n.txt', 'utf8')`)).structuredContent.result).toBe('dots');
     const w = await js(`try { fs.writeFileSync('/data/a.txt', 'changed'); 'written' } catch (e) { e.code }`);
     expect(w.structuredContent.result).toBe('EACCES');
     expect(fs.readFileSync(path.join(hostDir, 'a.txt'), 'utf8')).toBe('alpha');
+  });
+
+  it('keeps a read-only mount inside a writable prefix read-only, in both languages and for input files', async () => {
+    const w = await js(`try { fs.writeFileSync('/tmp/ref/ref.txt', 'changed'); 'written' } catch (e) { e.code }`, { session: 'ro-nest' });
+    expect(w.structuredContent.result).toBe('EACCES');
+    const input = await srv.call('run_js', { code: '1', session: 'ro-nest', files: [{ path: '/tmp/ref/new.txt', content: 'x' }] });
+    expect(input.structuredContent).toMatchObject({ exitCode: 1, error: { code: 'E_POLICY_DENIED' } });
+    const py = await srv.call(
+      'run_python',
+      { code: "import os\ntry:\n    os.chmod('/tmp/ref/ref.txt', 0o666)\n    open('/tmp/ref/ref.txt', 'w').write('changed')\nexcept OSError as e:\n    print(e.errno)", session: 'ro-nest' },
+      { timeout: 120_000 },
+    );
+    expect(py.structuredContent.exitCode).toBe(0);
+    const after = await js(`[fs.readFileSync('/tmp/ref/ref.txt', 'utf8'), fs.existsSync('/tmp/ref/new.txt')]`, { session: 'ro-nest' });
+    expect(after.structuredContent.result).toEqual(['reference', false]);
+    expect(fs.readFileSync(path.join(refDir, 'ref.txt'), 'utf8')).toBe('reference');
   });
 
   it('lets the guest change a rw mount inside its session only: the host directory is never written', async () => {

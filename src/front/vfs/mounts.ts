@@ -35,7 +35,8 @@ function quota(message: string): SandboxError {
 /** `child` is `root` or inside it (both real host paths). */
 function inside(root: string, child: string): boolean {
   const rel = path.relative(root, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // `..` as a whole first segment only: an entry named `..foo` is inside.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 export class MountReader {
@@ -54,7 +55,7 @@ export class MountReader {
   /** Every mount's files as guest paths, within the limits; throws E_QUOTA_EXCEEDED when they do not fit. */
   async read(): Promise<MountFile[]> {
     const out: MountFile[] = [];
-    const state = { bytes: 0 };
+    const state = { bytes: 0, paths: new Set<string>() };
     const seen = new Set<string>();
     for (const mount of this.mounts) await this.walk(mount, mount.host, mount.guest, out, state, seen);
     // Entries of files that vanished from the host are dropped with them.
@@ -62,7 +63,7 @@ export class MountReader {
     return out;
   }
 
-  private async walk(mount: ResolvedMount, dir: string, guestDir: string, out: MountFile[], state: { bytes: number }, seen: Set<string>): Promise<void> {
+  private async walk(mount: ResolvedMount, dir: string, guestDir: string, out: MountFile[], state: { bytes: number; paths: Set<string> }, seen: Set<string>): Promise<void> {
     // A directory swapped for a symlink after validation must not lead out of the mount.
     const real = await fs.promises.realpath(dir).catch(() => undefined);
     if (real === undefined || !inside(mount.host, real)) return;
@@ -70,7 +71,8 @@ export class MountReader {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const guest = tryCanonicalGuestPath(`${guestDir}/${entry.name}`);
-      if (guest === undefined || !isUnder(guest, mount.guest)) continue;
+      // Two host names can make one guest path (NFC and NFD forms): the first, by name, is kept.
+      if (guest === undefined || !isUnder(guest, mount.guest) || (entry.isFile() && state.paths.has(guest))) continue;
       const host = path.join(real, entry.name);
       if (entry.isDirectory()) await this.walk(mount, host, guest, out, state, seen);
       else if (entry.isFile()) {
@@ -84,6 +86,7 @@ export class MountReader {
           throw quota(`mount ${mount.guest}: its files exceed the session quota of ${this.limits.quotaBytes} bytes (filesystem.quotaBytes)`);
         }
         out.push({ path: guest, data });
+        state.paths.add(guest);
       }
     }
   }

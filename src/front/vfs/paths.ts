@@ -7,7 +7,8 @@
  */
 
 import type { FilesystemPolicy } from '../policy/filesystem-schema.js';
-import { isUnder } from '../../protocol/guest-paths.js';
+import { guestPrefixes } from '../../protocol/guest-filesystem.js';
+import { accessAt, type Access } from '../../protocol/guest-paths.js';
 
 export {
   MAX_PATH_BYTES,
@@ -20,26 +21,15 @@ export {
   tryCanonicalGuestPath,
 } from '../../protocol/guest-paths.js';
 
-export type Access = 'write' | 'read' | 'none';
+export type { Access } from '../../protocol/guest-paths.js';
 
 /** The parts of the filesystem policy that decide access. */
 export type AccessPolicy = Pick<FilesystemPolicy, 'readonly' | 'writable' | 'mounts'>;
 
 /**
- * What the guest (and the client's `files` input) may do at canonical `path`:
- * under a `writable` prefix → 'write'; else under a `readonly` prefix → 'read'; else under a
- * mount's guest path → that mount's mode ('rw' → 'write', 'ro' → 'read'; where mounts nest, the
- * deepest one decides); else 'none'.
+ * What the guest (and the client's `files` input) may do at canonical `path`. Mounts count as
+ * prefixes of their mode ('rw' writable, 'ro' read-only); the deepest prefix decides (`accessAt`).
  */
 export function accessFor(path: string, fsPolicy: AccessPolicy): Access {
-  if (fsPolicy.writable.some((prefix) => isUnder(path, prefix))) return 'write';
-  if (fsPolicy.readonly.some((prefix) => isUnder(path, prefix))) return 'read';
-  let best: { guest: string; mode: 'ro' | 'rw' } | undefined;
-  for (const mount of fsPolicy.mounts) {
-    if (isUnder(path, mount.guest) && (best === undefined || mount.guest.length > best.guest.length)) {
-      best = mount;
-    }
-  }
-  if (best !== undefined) return best.mode === 'rw' ? 'write' : 'read';
-  return 'none';
+  return accessAt(path, guestPrefixes(fsPolicy));
 }

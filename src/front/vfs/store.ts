@@ -287,9 +287,10 @@ export class SessionVfs {
     const w = this.policy.writable;
     const rw = this.policy.mounts.filter((m) => m.mode === 'rw').map((m) => m.guest);
     const all = [...w, ...rw];
+    const ro = [...this.policy.readonly, ...this.policy.mounts.filter((m) => m.mode === 'ro').map((m) => m.guest)];
     return all.length === 0
       ? 'the policy allows no writes'
-      : `not under a writable path (writable: ${all.join(', ')})`;
+      : `not under a writable path (writable: ${all.join(', ')}${ro.length > 0 ? `; read-only, where deeper: ${ro.join(', ')}` : ''})`;
   }
 
   /** All checks, then the write of a private copy of `data`. */

@@ -244,8 +244,19 @@ describe('diffFiles / GuestFs.changes', () => {
   });
 
   it('reports nothing outside the writable prefixes', () => {
-    const changes = diffFiles([{ path: '/data/a', data: enc('a') }], [['/etc/x', enc('x')]], ['/tmp']);
+    const changes = diffFiles([{ path: '/data/a', data: enc('a') }], [['/etc/x', enc('x')]], { writable: ['/tmp'], readonly: ['/data'] });
     expect(changes).toEqual([]);
+  });
+
+  it('a read-only prefix inside a writable one stays read-only', () => {
+    const fs = new GuestFs(spec({ writable: ['/tmp'], readonly: ['/tmp/ref'], initial: [{ path: '/tmp/ref/a', data: enc('a') }] }));
+    expect(code(() => fs.writeFile('/tmp/ref/a', enc('changed')))).toBe('EACCES');
+    expect(code(() => fs.writeFile('/tmp/ref/new', enc('x')))).toBe('EACCES');
+    expect(code(() => fs.rm('/tmp/ref/a'))).toBe('EACCES');
+    fs.writeFile('/tmp/ok', enc('ok'));
+    expect(fs.changes().map((c) => c.path)).toEqual(['/tmp/ok']);
+    const diffed = diffFiles([{ path: '/tmp/ref/a', data: enc('a') }], [['/tmp/ref/a', enc('b')]], { writable: ['/tmp'], readonly: ['/tmp/ref'] });
+    expect(diffed).toEqual([]);
   });
 
   it('ignores malformed prefixes and initial files, and works without a spec', () => {

@@ -213,14 +213,29 @@ describe('accessFor', () => {
   ] as const)('%s → %s', (p, access) => {
     expect(accessFor(p, policy)).toBe(access);
   });
-  it('writable wins over readonly, readonly over mounts', () => {
+  it('the deepest prefix decides; the same prefix both ways is read-only', () => {
     const p = FilesystemPolicySchema.parse({
-      writable: ['/a'],
-      readonly: ['/a/b', '/m'],
-      mounts: [{ host: '/srv', guest: '/m', mode: 'rw' }],
+      writable: ['/a', '/r/w', '/both'],
+      readonly: ['/a/b', '/r', '/m', '/both'],
+      mounts: [
+        { host: '/srv', guest: '/m', mode: 'rw' },
+        { host: '/srv/ref', guest: '/tmp/ref', mode: 'ro' },
+        { host: '/srv/rw', guest: '/data', mode: 'rw' },
+        { host: '/srv/rw/ro', guest: '/data/ro', mode: 'ro' },
+      ],
+      allowBroadMounts: true,
     });
-    expect(accessFor('/a/b/c', p)).toBe('write');
+    expect(accessFor('/a/x', p)).toBe('write');
+    expect(accessFor('/a/b', p)).toBe('read');
+    expect(accessFor('/a/b/c', p)).toBe('read'); // read-only inside writable
+    expect(accessFor('/a/bc', p)).toBe('write');
+    expect(accessFor('/r/x', p)).toBe('read');
+    expect(accessFor('/r/w/x', p)).toBe('write'); // writable inside read-only
+    expect(accessFor('/both/x', p)).toBe('read');
     expect(accessFor('/m/x', p)).toBe('read');
+    expect(accessFor('/tmp/ref/x', FilesystemPolicySchema.parse({ mounts: [{ host: '/srv/ref', guest: '/tmp/ref' }] }))).toBe('read'); // ro mount inside /tmp
+    expect(accessFor('/data/x', p)).toBe('write');
+    expect(accessFor('/data/ro/x', p)).toBe('read'); // ro mount inside an rw mount
   });
   it('with the default policy: /tmp and /output only', () => {
     const d = FilesystemPolicySchema.parse({});

@@ -23,7 +23,7 @@
  * with Emscripten's FS, so that the rules are unit-tested on a plain in-memory tree as well.
  */
 import { ErrorCode } from '../../../protocol/errors.js';
-import { MAX_PATH_DEPTH, describePath, isUnder, tryCanonicalGuestPath } from '../../../protocol/guest-paths.js';
+import { MAX_PATH_DEPTH, accessAt, describePath, isUnder, tryCanonicalGuestPath } from '../../../protocol/guest-paths.js';
 import { diffFiles } from '../../guest-fs.js';
 import type { FileChange, GuestFile, GuestFilesystem, RunOutcome } from '../types.js';
 
@@ -120,7 +120,7 @@ export function runtimeOverlap(rules: FileRules): string | undefined {
 }
 
 function canWrite(rules: FileRules, p: string): boolean {
-  return rules.writable.some((w) => isUnder(p, w));
+  return accessAt(p, rules) === 'write';
 }
 
 /** Removes whatever is at `path`, never following a symlink; a directory with all it holds. */
@@ -174,11 +174,9 @@ export function prepareTree(tree: GuestTree, spec: GuestFilesystem): void {
       ensureDir(tree, prefix, MODE_DIR);
       for (const name of tree.list(prefix)) removeTree(tree, join(prefix, name));
     }
-    // Shortest first, so a writable prefix inside a read-only one ends up writable.
+    // Shortest first; each prefix's directory gets the mode the deepest prefix over it decides.
     const byLength = [...new Set(rules.readable)].sort((a, b) => a.length - b.length);
-    for (const prefix of byLength) {
-      ensureDir(tree, prefix, rules.writable.includes(prefix) || canWrite(rules, prefix) ? MODE_DIR : MODE_RO_DIR);
-    }
+    for (const prefix of byLength) ensureDir(tree, prefix, canWrite(rules, prefix) ? MODE_DIR : MODE_RO_DIR);
     for (const f of spec.initial) {
       const path = tryCanonicalGuestPath(f.path);
       if (path === undefined || !rules.readable.some((r) => isUnder(path, r))) continue;
@@ -271,7 +269,7 @@ function collect(tree: GuestTree, spec: GuestFilesystem): CollectResult {
   if (tooDeep > 0) notes.push(`${tooDeep} director${tooDeep === 1 ? 'y' : 'ies'} nested deeper than ${MAX_PATH_DEPTH} levels ${tooDeep === 1 ? 'was' : 'were'} not kept`);
   // Within the limits: reading every file is bounded by the quota.
   const final = files.map((p) => [p, tree.read(p)] as const);
-  const changes = diffFiles(initial, final, rules.writable);
+  const changes = diffFiles(initial, final, rules);
   // A symlink where a file was: the file is gone (a deletion from diffFiles), and the link is refused.
   odd.sort((a, b) => (a.path < b.path ? -1 : 1));
   return { ok: true, changes: [...changes, ...odd], notes };
