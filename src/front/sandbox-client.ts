@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ErrorCode, SandboxError } from '../protocol/errors.js';
 import { SANDBOX_HOST_ENV } from '../protocol/host-env.js';
 import type { PublicKeyEntry, SignedCapsule } from '../protocol/capsule.js';
-import { HostMessage, type FetchRequestWire, type FetchResultWire, type FrontMessage, type InitMessage, type RunOutcomeWire } from '../protocol/messages.js';
+import { FetchResultWire, HostMessage, type FetchRequestWire, type FrontMessage, type InitMessage, type RunOutcomeWire } from '../protocol/messages.js';
 import type { Logger } from './logger.js';
 import type { PythonSnapshot } from './snapshot/provide.js';
 import { sandboxHostLaunch, type HostLaunch } from './node-flags.js';
@@ -311,6 +311,8 @@ export class SandboxClient extends EventEmitter {
       } catch {
         result = { ok: false, code: 'E_NETWORK', message: 'the request failed' };
       }
+      // The host refuses a message off its schema; the guest must get an answer, not a wait.
+      if (!FetchResultWire.safeParse(result).success) result = { ok: false, code: 'E_NETWORK', message: 'the response could not be passed into the sandbox' };
     }
     this.sendTo(child, { t: 'fetch-result', id, fetchId, result });
   }

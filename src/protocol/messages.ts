@@ -91,6 +91,8 @@ export const FetchRequestWire = z.strictObject({
   method: z.string().max(32),
   headers: HeaderPairs,
   body: Bytes.optional(),
+  /** A body over the run's network.maxRequestBodyBytes stays in the sandbox host; only its size travels. */
+  unsentBodyBytes: z.number().int().nonnegative().optional(),
 });
 export type FetchRequestWire = z.infer<typeof FetchRequestWire>;
 

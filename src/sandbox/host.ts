@@ -70,10 +70,18 @@ async function pythonSnapshot(from: { data?: Uint8Array | undefined; file?: Snap
   }
 }
 
-/** Pass a worker's network request to the front (run `id`), after checking its shape. */
-function fetchViaFront(id: number, request: unknown, signal: AbortSignal): Promise<FetchResultWire> {
+/**
+ * Pass a worker's network request to the front (run `id`), after checking its shape. A body over
+ * the run's limit is not shipped (the front would only refuse it): its size goes instead.
+ */
+function fetchViaFront(id: number, request: unknown, maxBodyBytes: number, signal: AbortSignal): Promise<FetchResultWire> {
   const parsed = FetchRequestWire.safeParse(request);
   if (!parsed.success) return Promise.resolve({ ok: false, code: ErrorCode.POLICY_DENIED, message: 'invalid request: malformed fetch arguments' });
+  const wire = parsed.data;
+  if (wire.body !== undefined && wire.body.byteLength > maxBodyBytes) {
+    const { body, ...rest } = wire;
+    return fetchViaFront(id, { ...rest, unsentBodyBytes: body.byteLength }, maxBodyBytes, signal);
+  }
   const fetchId = nextFetchId++;
   return new Promise((resolve) => {
     const settle = (result: FetchResultWire) => {
@@ -84,7 +92,7 @@ function fetchViaFront(id: number, request: unknown, signal: AbortSignal): Promi
     const onAbort = () => settle({ ok: false, code: ErrorCode.CANCELLED, message: 'the run ended' });
     signal.addEventListener('abort', onAbort, { once: true });
     fetchWaiters.set(fetchId, settle);
-    send({ t: 'fetch', id, fetchId, request: parsed.data });
+    send({ t: 'fetch', id, fetchId, request: wire });
   });
 }
 
@@ -109,6 +117,12 @@ function guestFilesystem(policy: unknown, files: RunMessage['files']): GuestFile
 /** Whether the signed policy enables the network (anything malformed means no). */
 function networkEnabled(network: unknown): boolean {
   return typeof network === 'object' && network !== null && (network as { enabled?: unknown }).enabled === true;
+}
+
+/** The signed policy's request-body limit (the front checks it again); 0 where it is missing. */
+function maxRequestBodyBytes(network: unknown): number {
+  const max = typeof network === 'object' && network !== null ? (network as { maxRequestBodyBytes?: unknown }).maxRequestBodyBytes : undefined;
+  return typeof max === 'number' && Number.isSafeInteger(max) && max >= 0 ? max : 0;
 }
 
 const RUN_ENDED = 'the run ended';
@@ -141,7 +155,7 @@ async function handleRun(msg: RunMessage): Promise<void> {
         ...(body.language === 'python' ? { packages: wheels.forCapsule(body.policy['python']) } : {}),
       },
       abort.signal,
-      (request) => fetchViaFront(msg.id, request, abort.signal),
+      (request) => fetchViaFront(msg.id, request, maxRequestBodyBytes(body.policy.network), abort.signal),
     );
     const outcome: RunOutcomeWire = {
       ...r.output,
@@ -180,10 +194,14 @@ process.on('message', (raw: unknown) => {
   idle.touch();
   const parsed = FrontMessage.safeParse(raw);
   if (!parsed.success) {
-    // Refuse, never half-obey; but answer a run we can identify, so its caller does not wait.
-    const r = raw as { t?: unknown; id?: unknown } | null;
+    // Refuse, never half-obey; but answer a run or a request we can identify, so nothing waits.
+    const r = raw as { t?: unknown; id?: unknown; fetchId?: unknown } | null;
     if (r && typeof r === 'object' && r.t === 'run' && Number.isSafeInteger(r.id) && (r.id as number) >= 0) {
       send({ t: 'refused', id: r.id as number, code: ErrorCode.CAPSULE_INVALID, message: 'capsule refused: the run message is malformed (unsigned or incomplete)' });
+    } else if (r && typeof r === 'object' && r.t === 'fetch-result' && fetchWaiters.has(r.fetchId as number)) {
+      // The guest waits on this request: it gets an error, not a wait until its time limit.
+      fetchWaiters.get(r.fetchId as number)!({ ok: false, code: 'E_NETWORK', message: 'the response could not be passed into the sandbox' });
+      log('warn', 'a malformed network response from the front was refused');
     } else log('warn', 'ignored a malformed message from the front');
     return;
   }

@@ -49,6 +49,11 @@ export interface BrokerRequest {
   method: string;
   headers: Array<[string, string]>;
   body?: Uint8Array;
+  /**
+   * Set instead of `body` by the sandbox host for a body over the policy's limit, which it does not
+   * ship: the request is refused and logged here like any other.
+   */
+  unsentBodyBytes?: number;
 }
 
 export interface BrokerResponse {
@@ -146,8 +151,27 @@ const MAX_DECODED_CODINGS = 5;
 
 type Failure = { ok: false; code: BrokerErrorCode; message: string };
 
+/** What a response may carry into the sandbox (the host refuses more: protocol/messages.ts). */
+const MAX_RESPONSE_HEADERS = 200;
+const MAX_RESPONSE_HEADER_NAME = 8192;
+const MAX_RESPONSE_HEADER_VALUE = 65_536;
+const MAX_STATUS_TEXT_LENGTH = 1024;
+
+/** Why these response headers cannot reach the guest, or undefined. */
+function oversizedHeaders(headers: ReadonlyArray<readonly [string, string]>): string | undefined {
+  if (headers.length > MAX_RESPONSE_HEADERS) return `the response has ${headers.length} headers; at most ${MAX_RESPONSE_HEADERS} reach the sandbox`;
+  const big = headers.find(([n, v]) => n.length > MAX_RESPONSE_HEADER_NAME || v.length > MAX_RESPONSE_HEADER_VALUE);
+  if (big !== undefined) {
+    return `the response header ${JSON.stringify(big[0].slice(0, 64))} is too large to reach the sandbox (name up to ${MAX_RESPONSE_HEADER_NAME} characters, value up to ${MAX_RESPONSE_HEADER_VALUE})`;
+  }
+  return undefined;
+}
+
+/** Longest reason kept (a reason may quote what the guest sent, such as a 5,000-character host). */
+const MAX_REASON_LENGTH = 1024;
+
 function failure(code: BrokerErrorCode, message: string): Failure {
-  return { ok: false, code, message };
+  return { ok: false, code, message: message.length > MAX_REASON_LENGTH ? `${message.slice(0, MAX_REASON_LENGTH - 1)}…` : message };
 }
 
 /** Why this broker aborted a request itself. */
@@ -371,8 +395,9 @@ export class NetworkBroker {
   }
 
   #refuse(url: unknown, method: unknown, code: BrokerErrorCode, reason: string): Failure {
-    this.#record({ url: describeForLog(url), method: methodForLog(method), blocked: reason });
-    return failure(code, reason);
+    const refused = failure(code, reason);
+    this.#record({ url: describeForLog(url), method: methodForLog(method), blocked: refused.message });
+    return refused;
   }
 
   async #fetch(req: BrokerRequest, opts: BrokerFetchOptions): Promise<BrokerResult> {
@@ -389,17 +414,23 @@ export class NetworkBroker {
     }
     const first = checkUrl(rawUrl, policy);
     if (!first.ok) return this.#refuse(rawUrl, rawMethod, 'E_POLICY_DENIED', first.reason);
+    // Percent-encoding can make a URL longer: its answer must still name it within the limit.
+    if (first.url.href.length > MAX_URL_LENGTH) {
+      return this.#refuse(rawUrl, rawMethod, 'E_POLICY_DENIED', `invalid request: the URL is longer than ${MAX_URL_LENGTH} characters once encoded`);
+    }
 
     const v = validate(req);
     if (!v.ok) return this.#refuse(rawUrl, rawMethod, 'E_POLICY_DENIED', `invalid request: ${v.message}`);
     const { method: firstMethod, headers: firstHeaders, body: firstBody } = v.value;
 
-    if (firstBody !== undefined && firstBody.byteLength > policy.maxRequestBodyBytes) {
+    const unsent = (req as { unsentBodyBytes?: unknown }).unsentBodyBytes;
+    const bodyBytes = typeof unsent === 'number' && Number.isSafeInteger(unsent) && unsent >= 0 ? unsent : firstBody?.byteLength;
+    if (bodyBytes !== undefined && (bodyBytes > policy.maxRequestBodyBytes || unsent !== undefined)) {
       return this.#refuse(
         rawUrl,
         firstMethod,
         'E_REQUEST_TOO_LARGE',
-        `the request body (${firstBody.byteLength} bytes) is larger than network.maxRequestBodyBytes (${policy.maxRequestBodyBytes})`,
+        `the request body (${bodyBytes} bytes) is larger than network.maxRequestBodyBytes (${policy.maxRequestBodyBytes})`,
       );
     }
 
@@ -495,6 +526,9 @@ export class NetworkBroker {
             entry.error = 'the redirect location is not a valid URL';
             return failure('E_NETWORK', 'the server redirected to an invalid URL');
           }
+          if (next.href.length > MAX_URL_LENGTH) {
+            return this.#refuse(next.href, method, 'E_NETWORK', `the server redirected to a URL longer than ${MAX_URL_LENGTH} characters`);
+          }
           if (redirects >= policy.maxRedirects) {
             const reason = `more than ${policy.maxRedirects} redirects (network.maxRedirects)`;
             return this.#refuse(next.href, method, 'E_TOO_MANY_REDIRECTS', reason);
@@ -537,11 +571,16 @@ export class NetworkBroker {
           if (decoded && (name === 'content-encoding' || name === 'content-length')) continue;
           outHeaders.push([name, value]);
         }
+        const oversized = oversizedHeaders(outHeaders);
+        if (oversized !== undefined) {
+          entry.error = oversized;
+          return failure('E_NETWORK', oversized);
+        }
         return {
           ok: true,
           response: {
             status: res.status,
-            statusText: res.statusText,
+            statusText: res.statusText.slice(0, MAX_STATUS_TEXT_LENGTH),
             headers: outHeaders,
             body: bytes,
             url: url.href,

@@ -50,6 +50,12 @@ function fitResult(r: RunResult, budget: number): RunResult {
     const { result: _omitted, ...rest } = fitted;
     fitted = { ...rest, stderr: `[result omitted: with it the answer would pass the ${ANSWER_BUDGET_BYTES / MiB} MiB a client reads in one message]\n${rest.stderr}` };
   }
+  // The request log next (up to 1,000 entries of long URLs and reasons): its first entries stay.
+  if (fitted.network.length > 0 && textBytes(bare(fitted)) > budget / 2) {
+    const kept = leadingWithin(fitted.network, budget / 4);
+    const dropped = fitted.network.length - kept.length;
+    fitted = { ...fitted, network: kept, stderr: `[network: ${dropped} of ${fitted.network.length} requests not listed: the answer would pass the ${ANSWER_BUDGET_BYTES / MiB} MiB a client reads in one message]\n${fitted.stderr}` };
+  }
   for (let round = 0; round < 3; round++) {
     const size = textBytes(fitted);
     if (size <= budget) return fitted;
@@ -67,6 +73,17 @@ function fitResult(r: RunResult, budget: number): RunResult {
     };
   }
   return textBytes(fitted) <= budget ? fitted : { ...bare(fitted), stdoutTruncated: true, stderrTruncated: true };
+}
+
+/**
+ * The longest leading part of `items` whose JSON, in the result and again in its text block, stays
+ * within `budget` bytes (the text block at most doubles each byte of JSON text).
+ */
+function leadingWithin<T>(items: readonly T[], budget: number): T[] {
+  let used = 0;
+  let n = 0;
+  while (n < items.length && (used += 3 * jsonBytes(items[n]) + 3) <= budget) n++;
+  return items.slice(0, n);
 }
 
 /** The files as content, within what `budget` bytes of the line hold (notes for those left out). */

@@ -30,6 +30,18 @@ function lineBytes(r: RunResult, outputs: OutputFile[]): { bytes: number; answer
 }
 
 describe('fitAnswer', () => {
+  it('cuts a request log too long for the line, keeping its first entries and saying how many went', () => {
+    // 1,000 refused requests with 2 KiB URLs of quotes and 1 KiB reasons: ~12 MiB as written.
+    const entry = (i: number) => ({ url: `http://${'"'.repeat(2040)}${i}/`, method: 'GET', blocked: `host ${'"'.repeat(1000)} is not a valid host name` });
+    const network = Array.from({ length: 1000 }, (_, i) => entry(i));
+    const { bytes, answer } = lineBytes(base({ network, stderr: 'own text\n' }), []);
+    expect(bytes).toBeLessThanOrEqual(ANSWER_BUDGET_BYTES);
+    expect(answer.result.network.length).toBeGreaterThan(100);
+    expect(answer.result.network).toEqual(network.slice(0, answer.result.network.length));
+    expect(answer.result.stderr).toMatch(new RegExp(`^\\[network: ${1000 - answer.result.network.length} of 1000 requests not listed`));
+    expect(answer.result.stderr).toContain('own text');
+  });
+
   it('leaves a small answer as it is', () => {
     const r = base({ stdout: 'hi\n', result: { a: [1, 2] } });
     const { answer } = lineBytes(r, [file(1, 100)]);

@@ -237,6 +237,21 @@ describe('NetworkBroker: allowed requests', () => {
     expect(h['x-secret']).toBe('kept');
   });
 
+  it('refuses a response the sandbox could not be given (250 headers); clips a long status text', async () => {
+    const br = broker();
+    a.handler = (_req, res) => {
+      for (let i = 0; i < 250; i++) res.setHeader(`x-h${i}`, 'v');
+      res.end('x');
+    };
+    expectFail(await go(br, get(A())), 'E_NETWORK', 'at most 200 reach the sandbox');
+    expect(br.log[0]?.error).toContain('at most 200');
+    a.handler = (_req, res) => {
+      res.statusMessage = 'S'.repeat(2000);
+      res.end('x');
+    };
+    expect(expectOk(await go(br, get(A()))).statusText).toHaveLength(1024);
+  });
+
   it('decodes a compressed body the server sends anyway and drops content-encoding/length', async () => {
     const plain = 'squeeze me '.repeat(100);
     a.handler = (_req, res) => {
@@ -307,6 +322,26 @@ describe('NetworkBroker: refusals before any connection', () => {
     expectOk(await go(br, { url: A(), method: 'PUT', headers: [], body: new Uint8Array(10) }));
     expect(a.requests).toHaveLength(1);
     expect(br.log[0]?.blocked).toContain('maxRequestBodyBytes');
+  });
+
+  it('refuses, by its size alone, a body the sandbox host kept back (unsentBodyBytes); nothing is sent', async () => {
+    const br = broker({ maxRequestBodyBytes: 10 });
+    expectFail(await go(br, { url: A(), method: 'POST', headers: [], unsentBodyBytes: 150 * 1024 * 1024 }), 'E_REQUEST_TOO_LARGE', '157286400 bytes');
+    expect(a.connections).toBe(0);
+    expect(br.log[0]).toMatchObject({ url: A(), method: 'POST', blocked: expect.stringContaining('maxRequestBodyBytes') });
+  });
+
+  it('clips a reason that quotes a huge host name, in the answer and in the log', async () => {
+    const br = broker();
+    const message = expectFail(await go(br, get(`http://${'a'.repeat(5000)}/`)), 'E_POLICY_DENIED');
+    expect(message.length).toBeLessThanOrEqual(1024);
+    expect(br.log[0]!.blocked!.length).toBeLessThanOrEqual(1024);
+  });
+
+  it('refuses a URL that percent-encoding makes longer than the limit, before any connection', async () => {
+    const br = broker();
+    expectFail(await go(br, get(A(`/${'é'.repeat(1500)}`))), 'E_POLICY_DENIED', 'once encoded');
+    expect(a.connections).toBe(0);
   });
 
   it('refuses malformed methods, header names and values (CRLF injection)', async () => {
