@@ -63,6 +63,8 @@ let wasmModule: QuickJSWASMModule | undefined;
  * reports as out of memory (137), and the worker is replaced (worker.ts) since memory never shrinks.
  */
 const ENGINE_OVERHEAD_MB = 32;
+/** The largest memory the QuickJS WebAssembly module accepts (its declared maximum, 2 GiB). */
+const QUICKJS_MAX_PAGES = 32768;
 const INITIAL_PAGES = 256;
 interface WasmMemoryApi {
   WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } };
@@ -115,7 +117,8 @@ class QuickJsInstance implements RuntimeInstance {
   constructor(module: QuickJSWASMModule, options: InstanceOptions) {
     this.control = options.control;
     this.runtime = module.newRuntime();
-    this.memLimit = options.memMb * MiB;
+    // The engine's whole memory is at most 2 GiB (QUICKJS_MAX_PAGES), and its limit a 32-bit size.
+    this.memLimit = Math.min(options.memMb, QUICKJS_MAX_PAGES / 16 - ENGINE_OVERHEAD_MB) * MiB;
     this.runtime.setMemoryLimit(this.memLimit);
     this.runtime.setMaxStackSize(QUICKJS_STACK_BYTES);
     this.runtime.setInterruptHandler(() => this.shouldInterrupt());
@@ -572,7 +575,8 @@ export const quickjsAdapter: RuntimeAdapter = {
     const base = (await import('@jitl/quickjs-wasmfile-release-sync')).default as unknown as QuickJSSyncVariant;
     if (options.memMb === undefined) wasmModule = await newQuickJSWASMModuleFromVariant(base);
     else {
-      const maximum = Math.max(INITIAL_PAGES, Math.ceil((options.memMb + ENGINE_OVERHEAD_MB) * 16));
+      // The QuickJS build declares at most 2 GiB (32768 pages); a larger memory would not link.
+      const maximum = Math.min(QUICKJS_MAX_PAGES, Math.max(INITIAL_PAGES, Math.ceil((options.memMb + ENGINE_OVERHEAD_MB) * 16)));
       const memory = new (globalThis as unknown as WasmMemoryApi).WebAssembly.Memory({ initial: INITIAL_PAGES, maximum });
       engineMemory = Object.assign(memory, { maxBytes: maximum * 65536 });
       wasmModule = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never }));
