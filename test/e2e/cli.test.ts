@@ -26,6 +26,30 @@ describe('command line', () => {
     expect(lines[0]).toContain(needle);
   });
 
+  it('an empty path flag, or a registry that is missing or not a directory, exits 2 with one line naming it', () => {
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-keys-'));
+    try {
+      for (const [args, needle] of [
+        [['--key-dir', ''], '--key-dir'],
+        [['--cache-dir', ''], '--cache-dir'],
+        [['--capsule-store', ' '], '--capsule-store'],
+        [['--audit-log', ''], '--audit-log'],
+        [['--registry', ''], '--registry'],
+        [['--key-dir', keyDir, '--registry', '/nonexistent-registry'], '/nonexistent-registry'],
+        [['--key-dir', keyDir, '--registry', '/etc/hostname'], 'not a directory'],
+      ] as Array<[string[], string]>) {
+        const r = runCli(args);
+        expect(r.status, args.join(' ')).toBe(2);
+        expect(r.stdout).toBe('');
+        const lines = r.stderr.trim().split('\n');
+        expect(lines, args.join(' ')).toHaveLength(1);
+        expect(lines[0]).toContain(needle);
+      }
+    } finally {
+      fs.rmSync(keyDir, { recursive: true, force: true });
+    }
+  });
+
   it('an invalid policy file names the field and exits 2', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsm-pol-'));
     const file = path.join(dir, 'p.json');

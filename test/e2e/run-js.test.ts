@@ -132,6 +132,19 @@ describe('limits', () => {
     expect(bad.isError).toBe(true);
     await stillAnswers();
   });
+
+  it('refuses a misspelt field by name instead of running without it (the schemas say additionalProperties: false)', async () => {
+    const typo = await srv.call('run_js', { code: 'globalThis.ran = true; 1', sesion: 'typo' });
+    expect(typo.isError).toBe(true);
+    expect(JSON.stringify(typo.content)).toContain('sesion');
+    const py = await srv.call('run_python', { code: '1', typescript: true });
+    expect(py.isError).toBe(true);
+    expect(JSON.stringify(py.content)).toContain('typescript');
+    const nested = await srv.call('run_js', { code: '1', files: [{ path: '/tmp/a', content: 'x', mode: 'rw' }] });
+    expect(nested.isError).toBe(true);
+    const { tools } = await srv.client.listTools();
+    for (const name of ['run_js', 'run_python', 'reset_session']) expect(tools.find((t) => t.name === name)!.inputSchema.additionalProperties).toBe(false);
+  });
 });
 
 describe('results are converted without running guest code', () => {

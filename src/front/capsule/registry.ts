@@ -92,7 +92,14 @@ export function loadTrustedKeys(dir: string): PublicKeyEntry[] {
 /** Load and verify every `*.capsule.json` in `dir`. Never throws for a bad manifest: it is rejected. */
 export function loadRegistry(dir: string = REGISTRY_DIR): LoadedRegistry {
   const out: LoadedRegistry = { tools: [], rejected: [] };
-  if (!fs.existsSync(dir)) return out;
+  // A registry that was asked for and is not there is a configuration error, not an empty registry.
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    throw new SandboxError(ErrorCode.CONFIG, `the registry directory ${dir} does not exist (--registry, or off for none)`);
+  }
+  if (!stat.isDirectory()) throw new SandboxError(ErrorCode.CONFIG, `the registry ${dir} is not a directory (--registry, or off for none)`);
   const keyring = keyringFromPublicKeys(loadTrustedKeys(dir));
   const seen = new Set<string>();
   for (const name of fs.readdirSync(dir).sort()) {

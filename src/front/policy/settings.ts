@@ -144,6 +144,13 @@ function pick(key: keyof RawSettings, o: ResolveOptions): { value: string; origi
   return undefined;
 }
 
+/** A path setting: an empty flag would quietly mean the working directory, so it is refused. */
+function pickPath(key: keyof RawSettings, o: ResolveOptions): string | undefined {
+  const chosen = pick(key, o);
+  if (chosen !== undefined && chosen.value.trim() === '') throw configError(`invalid ${chosen.origin} "${chosen.value}": expected a path`);
+  return chosen?.value;
+}
+
 export function resolveSettings(o: ResolveOptions): Settings {
   const policyChoice = pick('policy', o);
   const policyFile = policyChoice ? resolvePolicyPath(policyChoice.value, o.cwd) : path.join(POLICIES_DIR, 'default.json');
@@ -166,22 +173,22 @@ export function resolveSettings(o: ResolveOptions): Settings {
   if (level && !(LOG_LEVELS as readonly string[]).includes(level.value)) {
     throw configError(`invalid ${level.origin} "${level.value}": expected one of ${LOG_LEVELS.join(', ')}`);
   }
-  const keyDir = pick('keyDir', o);
-  const auditLog = pick('auditLog', o)?.value ?? 'stderr';
+  const keyDir = pickPath('keyDir', o);
+  const auditLog = pickPath('auditLog', o) ?? 'stderr';
   const digests = pick('auditCodeDigests', o);
   if (digests && !['1', '0', 'true', 'false'].includes(digests.value)) {
     throw configError(`invalid ${digests.origin} "${digests.value}": expected 1, 0, true or false`);
   }
-  const registry = pick('registry', o)?.value;
-  const store = pick('capsuleStore', o)?.value;
-  const cache = pick('cacheDir', o)?.value;
+  const registry = pickPath('registry', o);
+  const store = pickPath('capsuleStore', o);
+  const cache = pickPath('cacheDir', o);
 
   return {
     policyFile,
     policyName: filePolicy.name ?? path.basename(policyFile, '.json'),
     policy: { ...filePolicy, limits },
     logLevel: (level?.value as LogLevel | undefined) ?? 'info',
-    keyDir: keyDir ? path.resolve(o.cwd, keyDir.value) : undefined,
+    keyDir: keyDir !== undefined ? path.resolve(o.cwd, keyDir) : undefined,
     auditLog: auditLog === 'stderr' || auditLog === 'off' ? auditLog : path.resolve(o.cwd, auditLog),
     auditCodeDigests: digests?.value === '1' || digests?.value === 'true',
     registryDir: registry === 'off' ? undefined : registry ? path.resolve(o.cwd, registry) : REGISTRY_DIR,

@@ -9,7 +9,7 @@ export function registerResetSessionTool(server: McpServer, runner: Runner): voi
     {
       title: 'Reset session',
       description: 'Drop a named session: its global state in both languages and its files.',
-      inputSchema: { session: z.string().regex(SESSION_NAME, 'session names are 1-64 characters of A-Z a-z 0-9 _ -').describe('The session to drop') },
+      inputSchema: z.strictObject({ session: z.string().regex(SESSION_NAME, 'session names are 1-64 characters of A-Z a-z 0-9 _ -').describe('The session to drop') }),
       outputSchema: { session: z.string(), existed: z.boolean().describe('False when there was no such session') },
       annotations: { title: 'Reset session', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },

@@ -38,7 +38,7 @@ const inputShape = (language: Language) => ({
     .describe('Session name. Runs with the same name and language share global state and files, like notebook cells. Omit for a fresh, isolated run.'),
   files: z
     .array(
-      z.object({
+      z.strictObject({
         path: z
           .string()
           .min(1)
@@ -105,7 +105,8 @@ export function registerRunTools(server: McpServer, runner: Runner, options: { n
       {
         title: t.title,
         description: t.description,
-        inputSchema: t.language === 'js' ? { ...inputShape(t.language), ...typescriptField } : inputShape(t.language),
+        // Strict: a misspelt field (`sesion`) is an error naming it, not a quietly sessionless run.
+        inputSchema: z.strictObject(t.language === 'js' ? { ...inputShape(t.language), ...typescriptField } : inputShape(t.language)),
         outputSchema: RunResultShape,
         annotations: { title: t.title, readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: options.networkEnabled },
       },
