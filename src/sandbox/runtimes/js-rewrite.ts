@@ -60,19 +60,6 @@ function parseCell(source: string): Program | undefined {
   }
 }
 
-/**
- * Whether the source parses as a plain script (no top-level await). A SyntaxError from code that
- * parses was thrown while it ran — the cell must not be rewritten and run a second time.
- */
-export function parsesAsScript(source: string): boolean {
-  try {
-    parse(source, { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `let`/`const` → `var`, `class C {}` → `var C = class C {}` at top level. */
 export function rewriteRedeclarations(source: string): string | undefined {
   const program = parseCell(source);

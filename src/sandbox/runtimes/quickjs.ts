@@ -19,7 +19,7 @@ import { QuickJsFetch } from './quickjs-fetch.js';
 import { readExactString } from './quickjs-strings.js';
 import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
 import { stripTypes, TYPESCRIPT_FILENAME } from './typescript.js';
-import { parsesAsScript, rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
+import { rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
 import {
   CONTROL_STOP,
   StopReason,
@@ -422,23 +422,26 @@ class QuickJsInstance implements RuntimeInstance {
     // Top-level let/const/class become var-style globals, so a session can run `const x = …`
     // again like a notebook cell. Only parsed when such a keyword appears at all.
     const code = /\b(?:let|const|class)\b/.test(source) ? (rewriteRedeclarations(source) ?? source) : source;
-    const first = this.context.evalCode(code, filename, { type: 'global' });
-    if (!first.error) return { value: first.value };
-    if (this.interrupted || this.context.typeof(first.error) !== 'object') return { error: first.error };
-    const name = this.context.getProp(first.error, 'name');
-    const isSyntax = this.context.typeof(name) === 'string' && this.context.getString(name) === 'SyntaxError';
-    name.dispose();
-    if (!isSyntax || parsesAsScript(code)) return { error: first.error };
-    // Nothing ran: a syntax error is raised before execution. Try the notebook rewrites.
-    const rewritten = /\bawait\b/.test(code) ? rewriteTopLevelAwait(code) : undefined;
-    if (rewritten === undefined) return { error: first.error };
-    const second = this.context.evalCode(rewritten, filename, { type: 'global' });
-    if (second.error) {
-      second.error.dispose();
-      return { error: first.error };
+    // A cell with top-level await runs wrapped in an async function. Decided before anything runs:
+    // in a plain script, `await (x)` is a call of a function named await, not a syntax error.
+    const awaited = /\bawait\b/.test(code) ? rewriteTopLevelAwait(code) : undefined;
+    if (awaited !== undefined) {
+      const wrapped = this.context.evalCode(awaited, filename, { type: 'global' });
+      if (!wrapped.error) return { value: wrapped.value };
+      if (this.interrupted || !this.isSyntaxError(wrapped.error)) return { error: wrapped.error };
+      // The wrapper did not compile where the parser thought it would: the cell speaks for itself.
+      wrapped.error.dispose();
     }
-    first.error.dispose();
-    return { value: second.value };
+    const plain = this.context.evalCode(code, filename, { type: 'global' });
+    return plain.error ? { error: plain.error } : { value: plain.value };
+  }
+
+  private isSyntaxError(error: QuickJSHandle): boolean {
+    if (this.context.typeof(error) !== 'object') return false;
+    const name = this.context.getProp(error, 'name');
+    const syntax = this.context.typeof(name) === 'string' && this.context.getString(name) === 'SyntaxError';
+    name.dispose();
+    return syntax;
   }
 
   /** `globalThis.input` = the value, built in the guest realm from JSON by a pre-captured JSON.parse. */

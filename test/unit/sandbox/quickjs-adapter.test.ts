@@ -35,6 +35,25 @@ describe('QuickJS adapter releases every handle', () => {
     expect(() => inst.dispose()).not.toThrow();
   });
 
+  it.each([
+    ['await of a parenthesised expression (parsed as a call of `await` in a script)', 'const o = await (Promise.resolve(2)); o', 2],
+    ['await(...) with no space', 'await(Promise.resolve(3))', 3],
+    ['a script whose own function is named await keeps script semantics', 'var await = (x) => x * 2; await(21)', 42],
+  ])('top-level await: %s', async (_label, code, expected) => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    expect(await inst.run(code, ctx())).toMatchObject({ status: 'ok', result: expected });
+    inst.dispose();
+  });
+
+  it('a cell with top-level await runs once: its output is not repeated', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    let out = '';
+    const outcome = await inst.run("console.log('once'); const v = await (Promise.resolve(5)); v", ctx({ output: { write: (_stream, text) => void (out += text) } }));
+    expect(outcome).toMatchObject({ status: 'ok', result: 5 });
+    expect(out).toBe('once\n');
+    inst.dispose();
+  });
+
   it('a pending timer keeps the run alive until the deadline, then everything is released', async () => {
     const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
     const outcome = await inst.run("setTimeout(() => {}, 100000); 'done'", { ...ctx(), deadline: Date.now() + 200 });
