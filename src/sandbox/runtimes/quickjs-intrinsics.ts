@@ -86,17 +86,21 @@ export const INTRINSICS_SOURCE = String.raw`(() => {
   };
   // --- for the host side of fs (runtimes/quickjs.ts): bytes in and out, stat objects ---
   const AB = ArrayBuffer, U8 = Uint8Array, D = Date, isView = AB.isView;
-  const abLength = gopd(AB.prototype, 'byteLength').get, abSlice = AB.prototype.slice;
+  const abLength = gopd(AB.prototype, 'byteLength').get, u8Set = U8.prototype.set;
   const taProto = getProto(U8.prototype);
   const taBuffer = gopd(taProto, 'buffer').get, taOffset = gopd(taProto, 'byteOffset').get, taLength = gopd(taProto, 'byteLength').get;
   const dvBuffer = gopd(DataView.prototype, 'buffer').get, dvOffset = gopd(DataView.prototype, 'byteOffset').get, dvLength = gopd(DataView.prototype, 'byteLength').get;
   // The ArrayBuffer itself, or a new ArrayBuffer with the bytes of a typed array or DataView; undefined for anything else.
   const bytesOf = (v) => {
     if (v === null || typeof v !== 'object') return undefined;
-    try { apply(abLength, v, []); return v; } catch {}
+    // A detached buffer has no bytes to give: new U8 throws, and the caller says what it expected.
+    try { apply(abLength, v, []); new U8(v); return v; } catch {}
     if (!isView(v)) return undefined;
-    try { const o = apply(taOffset, v, []); return apply(abSlice, apply(taBuffer, v, []), [o, o + apply(taLength, v, [])]); } catch {}
-    try { const o = apply(dvOffset, v, []); return apply(abSlice, apply(dvBuffer, v, []), [o, o + apply(dvLength, v, [])]); } catch {}
+    // Copied with the constructor and set() captured here: ArrayBuffer.prototype.slice would ask
+    // the buffer's constructor[Symbol.species], which the guest controls, for the copy.
+    const copy = (buffer, offset, length) => { const out = new U8(length); apply(u8Set, out, [new U8(buffer, offset, length)]); return apply(taBuffer, out, []); };
+    try { return copy(apply(taBuffer, v, []), apply(taOffset, v, []), apply(taLength, v, [])); } catch {}
+    try { return copy(apply(dvBuffer, v, []), apply(dvOffset, v, []), apply(dvLength, v, [])); } catch {}
     return undefined;
   };
   const toU8 = (buffer) => new U8(buffer);

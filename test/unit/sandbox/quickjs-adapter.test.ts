@@ -45,6 +45,29 @@ describe('QuickJS adapter releases every handle', () => {
     inst.dispose();
   });
 
+  it('fs takes the bytes of a view without asking the guest (no Symbol.species), and refuses a detached buffer as a TypeError', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const files = { initial: [], writable: ['/tmp'], readonly: [], limits: { quotaBytes: 1 << 22, maxFiles: 10, maxFileBytes: 1 << 21 } };
+    const code = `
+      let asked = 0;
+      const b = new ArrayBuffer(8);
+      b.constructor = { [Symbol.species]: function () { asked++; return new ArrayBuffer(1 << 20); } };
+      fs.writeFileSync('/tmp/view', new Uint8Array(b, 2, 4));
+      fs.writeFileSync('/tmp/dv', new DataView(b, 0, 3));
+      let detached = 'no transfer';
+      if (typeof b.transfer === 'function') {
+        const gone = new ArrayBuffer(4); gone.transfer();
+        try { fs.writeFileSync('/tmp/gone', gone); detached = 'written'; } catch (e) { detached = e.name + ' ' + e.code; }
+      }
+      [asked, fs.statSync('/tmp/view').size, fs.statSync('/tmp/dv').size, detached]`;
+    const outcome = await inst.run(code, ctx({ files }));
+    expect(outcome).toMatchObject({ status: 'ok' });
+    const [asked, view, dv, detached] = (outcome as { result: unknown[] }).result;
+    expect([asked, view, dv]).toEqual([0, 4, 3]);
+    expect(['no transfer', 'TypeError ERR_INVALID_ARG_TYPE']).toContain(detached);
+    inst.dispose();
+  });
+
   it('a cell with top-level await runs once: its output is not repeated', async () => {
     const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
     let out = '';
