@@ -29,6 +29,24 @@ export interface AttachmentCaps {
   totalBytes: number;
 }
 
+/** The file starts as an image of this type does (its magic bytes). */
+export function hasImageSignature(mimeType: string, data: Uint8Array): boolean {
+  const starts = (bytes: number[], at = 0) => bytes.every((b, i) => data[at + i] === b);
+  const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
+  switch (mimeType) {
+    case 'image/png':
+      return starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    case 'image/jpeg':
+      return starts([0xff, 0xd8, 0xff]);
+    case 'image/gif':
+      return starts(ascii('GIF87a')) || starts(ascii('GIF89a'));
+    case 'image/webp':
+      return starts(ascii('RIFF')) && starts(ascii('WEBP'), 8);
+    default:
+      return false;
+  }
+}
+
 function isTextual(mimeType: string): boolean {
   return mimeType.startsWith('text/') || mimeType === 'application/json' || mimeType === 'image/svg+xml';
 }
@@ -81,7 +99,8 @@ export function outputContent(
     }
     total += size;
     const base64 = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength).toString('base64');
-    if (IMAGE_TYPES.has(f.mimeType)) {
+    // An image block only for bytes that are one: a client decodes and shows it.
+    if (IMAGE_TYPES.has(f.mimeType) && hasImageSignature(f.mimeType, f.data)) {
       blocks.push({ type: 'image', data: base64, mimeType: f.mimeType });
       continue;
     }

@@ -9,7 +9,7 @@ const file = (path: string, mimeType: string, data: Uint8Array | string) => ({
 
 describe('outputContent', () => {
   it('returns images as image content and other files as embedded resources', () => {
-    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
     const blocks = outputContent(
       [
         file('/output/plot.png', 'image/png', png),
@@ -27,6 +27,25 @@ describe('outputContent', () => {
       // Not valid UTF-8: sent as bytes, never mangled.
       { type: 'resource', resource: { uri: 'sandbox://nb/output/bad.txt', mimeType: 'text/plain', blob: '//4=' } },
     ]);
+  });
+
+  it('sends an image block only for bytes that start as that image type does; others go as resources', () => {
+    const gif = new Uint8Array(Buffer.from('GIF89a\x01\x00', 'latin1'));
+    const webp = new Uint8Array(Buffer.from('RIFF\x10\x00\x00\x00WEBPVP8 ', 'latin1'));
+    const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xe0]);
+    const blocks = outputContent(
+      [
+        file('/output/a.gif', 'image/gif', gif),
+        file('/output/b.webp', 'image/webp', webp),
+        file('/output/c.jpg', 'image/jpeg', jpeg),
+        file('/output/fake.png', 'image/png', 'not a picture'),
+        file('/output/fake.jpg', 'image/jpeg', new Uint8Array([0xff, 0xd8])),
+      ],
+      'nb',
+      { kept: true },
+    );
+    expect(blocks.map((b) => b.type)).toEqual(['image', 'image', 'image', 'resource', 'resource']);
+    expect(blocks[3]).toEqual({ type: 'resource', resource: { uri: 'sandbox://nb/output/fake.png', mimeType: 'image/png', blob: Buffer.from('not a picture').toString('base64') } });
   });
 
   it('caps each file and the total, with a note naming each file left out', () => {
