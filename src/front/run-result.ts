@@ -31,7 +31,15 @@ export const RunResultShape = {
     .array(z.object({ path: z.string(), size: z.number(), mimeType: z.string() }))
     .describe('Files the run created or changed under /output'),
   network: z
-    .array(z.object({ url: z.string(), method: z.string(), status: z.number().optional(), blocked: z.string().optional() }))
+    .array(
+      z.object({
+        url: z.string(),
+        method: z.string(),
+        status: z.number().optional(),
+        blocked: z.string().optional(),
+        error: z.string().optional().describe('Why an allowed request failed (connection refused or reset, TLS, ...)'),
+      }),
+    )
     .describe('Every request the code attempted'),
 };
 

@@ -76,6 +76,7 @@ function networkLog(broker: NetworkBroker | undefined): RunResult['network'] {
     method: e.method,
     ...(e.status !== undefined ? { status: e.status } : {}),
     ...(e.blocked !== undefined ? { blocked: e.blocked } : {}),
+    ...(e.error !== undefined ? { error: e.error } : {}),
   }));
 }
 

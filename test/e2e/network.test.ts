@@ -61,6 +61,8 @@ beforeAll(async () => {
       };
       res.on('close', () => res.removeAllListeners('drain'));
       pump();
+    } else if (req.url === '/drop') {
+      req.socket.destroy();
     } else if (req.url === '/slow') {
       // never answers; the broker's deadline must fire
     } else res.writeHead(404).end('nope');
@@ -153,6 +155,12 @@ describe('fetch in run_js', () => {
   it('gives up on a slow server at the request deadline', async () => {
     const r = await js(`let out; try { await fetch('http://127.0.0.1:${apiPort}/slow'); out = 'answered' } catch (e) { out = e.code }; out`);
     expect(r.structuredContent.result).toBe('E_TIMEOUT');
+  });
+
+  it('a connection the server drops is an E_NETWORK error, and the log says what failed', async () => {
+    const r = await js(`let out; try { await fetch('http://127.0.0.1:${apiPort}/drop'); out = 'answered' } catch (e) { out = e.code }; out`);
+    expect(r.structuredContent.result).toBe('E_NETWORK');
+    expect(r.structuredContent.network).toEqual([{ url: `http://127.0.0.1:${apiPort}/drop`, method: 'GET', error: expect.stringMatching(/\S/) }]);
   });
 
   it('keeps to the per-run request budget', async () => {
