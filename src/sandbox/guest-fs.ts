@@ -28,7 +28,8 @@ export type GuestFsErrorCode =
   | 'ENAMETOOLONG'
   | 'ENOSPC'
   | 'EFBIG'
-  | 'EBUSY';
+  | 'EBUSY'
+  | 'EINTR';
 
 const DESCRIPTIONS: Record<GuestFsErrorCode, string> = {
   ENOENT: 'no such file or directory',
@@ -42,6 +43,7 @@ const DESCRIPTIONS: Record<GuestFsErrorCode, string> = {
   ENOSPC: 'no space left on device',
   EFBIG: 'file too large',
   EBUSY: 'resource busy or locked',
+  EINTR: 'interrupted system call',
 };
 
 /** Node's (negative) errno values on Linux, for code that inspects `err.errno`. */
@@ -57,6 +59,7 @@ const ERRNO: Record<GuestFsErrorCode, number> = {
   ENOSPC: -28,
   EFBIG: -27,
   EBUSY: -16,
+  EINTR: -4,
 };
 
 export class GuestFsError extends Error {

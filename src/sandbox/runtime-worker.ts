@@ -11,6 +11,7 @@ import { timeLeftMs } from './run-clock.js';
 import { answerSyncFetch, ringForStop } from './sync-fetch.js';
 import {
   CONTROL_GUEST_STARTED,
+  CONTROL_IN_HOST_CALL,
   CONTROL_PY_SIGNAL,
   CONTROL_SLOTS,
   CONTROL_STOP,
@@ -29,6 +30,12 @@ export type HostFetch = (request: unknown) => Promise<GuestFetchResult>;
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** How often a stop signal is repeated until the guest has stopped. */
 const RESIGNAL_MS = 50;
+/**
+ * How much longer than the grace a hard stop waits while the worker does host-side fs work for the
+ * guest (CONTROL_IN_HOST_CALL): a 16 MiB file read as hex takes ~1.5 s here, and terminating during
+ * it would discard every file the run wrote. New fs calls are refused once a stop is posted.
+ */
+const HOST_CALL_WAIT_MS = 3000;
 /** Native stack of the worker thread; QuickJS and CPython recurse deeply. */
 const WORKER_STACK_MB = 8;
 
@@ -95,6 +102,8 @@ export class RuntimeWorker {
   private hasLoaded = false;
   private running: ((reply: WorkerReply | { t: 'exit'; code: number; oom: boolean }) => void) | undefined;
   private hardStop: NodeJS.Timeout | undefined;
+  /** When the current run's first stop was posted (for the hard stop's bound). */
+  private stopPostedAt: number | undefined;
   private resignal: NodeJS.Timeout | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -213,6 +222,7 @@ export class RuntimeWorker {
     Atomics.store(this.control, CONTROL_STOP, StopReason.NONE);
     Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
     Atomics.store(this.control, CONTROL_GUEST_STARTED, 0);
+    Atomics.store(this.control, CONTROL_IN_HOST_CALL, 0);
     const started = performance.now();
     const dispatchedAt = Date.now();
     const request: WorkerRunRequest = {
@@ -253,6 +263,7 @@ export class RuntimeWorker {
       Atomics.store(this.control, CONTROL_PY_SIGNAL, 0);
       clearTimeout(this.hardStop);
       this.hardStop = undefined;
+      this.stopPostedAt = undefined;
       this.running = undefined;
     }
   }
@@ -283,7 +294,18 @@ export class RuntimeWorker {
       // until the run ends; terminate() after the grace stays the backstop.
       this.resignal ??= setInterval(() => Atomics.store(this.control, CONTROL_PY_SIGNAL, 2), RESIGNAL_MS);
     }
-    this.hardStop ??= setTimeout(() => void this.terminate(), this.graceMs);
+    this.stopPostedAt ??= Date.now();
+    this.hardStop ??= setTimeout(() => this.hardStopUnlessInHostCall(), this.graceMs);
+  }
+
+  /** The backstop: terminate, unless fs work holding the run's files is still going (bounded). */
+  private hardStopUnlessInHostCall(): void {
+    const waited = Date.now() - (this.stopPostedAt ?? 0);
+    if (this.running && Atomics.load(this.control, CONTROL_IN_HOST_CALL) === 1 && waited < this.graceMs + HOST_CALL_WAIT_MS) {
+      this.hardStop = setTimeout(() => this.hardStopUnlessInHostCall(), RESIGNAL_MS);
+      return;
+    }
+    void this.terminate();
   }
 
   /** End the worker now (its session was dropped): a run in progress ends as cancelled (130). */

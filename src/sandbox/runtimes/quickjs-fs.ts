@@ -81,7 +81,12 @@ export const FS_FUNCTIONS = [
  * Defines the global `fs`. `current()` is the run's filesystem (undefined between runs, when no
  * guest code can call anything).
  */
-export function installFs(vm: QuickJSContext, helpers: FsHelpers, current: () => GuestFs | undefined): void {
+export function installFs(
+  vm: QuickJSContext,
+  helpers: FsHelpers,
+  current: () => GuestFs | undefined,
+  hostCall: <T>(work: () => T) => T = (work) => work(),
+): void {
   const call = (fn: QuickJSHandle, ...args: QuickJSHandle[]): QuickJSHandle => {
     const r = vm.callFunction(fn, vm.undefined, ...args);
     if (r.error) throw new GuestThrow(r.error);
@@ -238,7 +243,7 @@ export function installFs(vm: QuickJSContext, helpers: FsHelpers, current: () =>
   const define = (name: (typeof FS_FUNCTIONS)[number], impl: (...args: QuickJSHandle[]) => QuickJSHandle | undefined) => {
     const fn = vm.newFunction(name, (...args) => {
       try {
-        return impl(...args);
+        return hostCall(() => impl(...args));
       } catch (e) {
         throw errorHandle(e);
       }

@@ -13,7 +13,7 @@ import {
 } from 'quickjs-emscripten-core';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
-import { GuestFs } from '../guest-fs.js';
+import { GuestFs, GuestFsError } from '../guest-fs.js';
 import { installFs } from './quickjs-fs.js';
 import { QuickJsFetch } from './quickjs-fetch.js';
 import { readExactString } from './quickjs-strings.js';
@@ -21,6 +21,7 @@ import { INTRINSICS_SOURCE } from './quickjs-intrinsics.js';
 import { stripTypes, TYPESCRIPT_FILENAME } from './typescript.js';
 import { rewriteRedeclarations, rewriteTopLevelAwait } from './js-rewrite.js';
 import {
+  CONTROL_IN_HOST_CALL,
   CONTROL_STOP,
   StopReason,
   type EngineInputs,
@@ -128,12 +129,28 @@ class QuickJsInstance implements RuntimeInstance {
     this.getOwnDescriptorValue = this.context.unwrapResult(this.context.evalCode(DATA_PROPERTY_READER_SOURCE, 'intrinsics.js'));
     this.installConsole();
     this.installTimers();
-    installFs(this.context, { ...this.helpers, dataProp: this.getOwnDescriptorValue }, () => this.fs);
+    installFs(this.context, { ...this.helpers, dataProp: this.getOwnDescriptorValue }, () => this.fs, (work) => this.hostCall(work));
     this.net = new QuickJsFetch(this.context, this.helpers, {
       current: () => this.current?.fetch,
       // Wake the event loop's idle wait (it waits on the control slot).
       settled: () => Atomics.notify(this.control, CONTROL_STOP),
     });
+  }
+
+  /**
+   * fs work done for the guest. Refused once the run must stop (so a loop of them ends at the next
+   * interrupt check); flagged while it runs, so the host's hard stop waits for it, within a bound,
+   * instead of terminating the worker with the run's file changes in it.
+   */
+  private hostCall<T>(work: () => T): T {
+    if (this.shouldInterrupt()) throw new GuestFsError('EINTR', 'fs', undefined, 'the run is stopping');
+    const flag = this.control.length > CONTROL_IN_HOST_CALL;
+    if (flag) Atomics.store(this.control, CONTROL_IN_HOST_CALL, 1);
+    try {
+      return work();
+    } finally {
+      if (flag) Atomics.store(this.control, CONTROL_IN_HOST_CALL, 0);
+    }
   }
 
   private shouldInterrupt(): boolean {

@@ -25,7 +25,12 @@ export const CONTROL_PY_SIGNAL = 1;
 export const CONTROL_FETCH_BELL = 2;
 /** Set by the worker when guest code starts: the run's clock starts then (see run-clock.ts). */
 export const CONTROL_GUEST_STARTED = 3;
-export const CONTROL_SLOTS = 4;
+/**
+ * 1 while the worker does bounded host-side work for the guest that holds the run's state (run_js's
+ * fs): a hard stop waits for it, within a bound, rather than discard the files the run wrote.
+ */
+export const CONTROL_IN_HOST_CALL = 4;
+export const CONTROL_SLOTS = 5;
 
 export interface GuestLimits {
   timeoutMs: number;
