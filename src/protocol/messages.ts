@@ -93,6 +93,8 @@ export const FetchRequestWire = z.strictObject({
   body: Bytes.optional(),
   /** A body over the run's network.maxRequestBodyBytes stays in the sandbox host; only its size travels. */
   unsentBodyBytes: z.number().int().nonnegative().optional(),
+  /** Why the sandbox host found the guest's request malformed: the broker refuses it, and logs it. */
+  malformed: z.string().max(256).optional(),
 });
 export type FetchRequestWire = z.infer<typeof FetchRequestWire>;
 

@@ -26,6 +26,7 @@ import { selfCheck } from './self-check.js';
 import { readSnapshotFile } from './snapshot-file.js';
 import { WheelStore } from './wheel-store.js';
 import { IDLE_COLLECT_MS, startIdleCollector } from '../shared/idle-collector.js';
+import type * as z from 'zod';
 
 function send(msg: HostMessage): void {
   if (process.connected) process.send!(msg);
@@ -70,14 +71,28 @@ async function pythonSnapshot(from: { data?: Uint8Array | undefined; file?: Snap
   }
 }
 
+/** What the front needs to refuse and log a request off the wire's shape: its clipped URL and method, and why. */
+function malformedStub(request: unknown, error: z.ZodError): FetchRequestWire {
+  const r = (typeof request === 'object' && request !== null ? request : {}) as { url?: unknown; method?: unknown };
+  const clip = (v: unknown, max: number, otherwise: string) => (typeof v === 'string' ? v.slice(0, max) : otherwise);
+  const field = error.issues[0]?.path[0];
+  const why =
+    field === 'url' ? 'the URL is not a string of at most 8192 characters'
+    : field === 'method' ? 'the method is not a string of at most 32 characters'
+    : field === 'headers' ? 'the headers are not at most 200 [name, value] pairs of bounded size'
+    : field === 'body' ? 'the body is not bytes'
+    : 'malformed fetch arguments';
+  return { url: clip(r.url, 8192, ''), method: clip(r.method, 32, ''), headers: [], malformed: why };
+}
+
 /**
  * Pass a worker's network request to the front (run `id`), after checking its shape. A body over
  * the run's limit is not shipped (the front would only refuse it): its size goes instead.
  */
 function fetchViaFront(id: number, request: unknown, maxBodyBytes: number, signal: AbortSignal): Promise<FetchResultWire> {
   const parsed = FetchRequestWire.safeParse(request);
-  if (!parsed.success) return Promise.resolve({ ok: false, code: ErrorCode.POLICY_DENIED, message: 'invalid request: malformed fetch arguments' });
-  const wire = parsed.data;
+  // Off the wire's shape: the front still hears of it (every attempt is logged), as a stub it refuses.
+  const wire = parsed.success ? parsed.data : malformedStub(request, parsed.error);
   if (wire.body !== undefined && wire.body.byteLength > maxBodyBytes) {
     const { body, ...rest } = wire;
     return fetchViaFront(id, { ...rest, unsentBodyBytes: body.byteLength }, maxBodyBytes, signal);

@@ -163,6 +163,13 @@ describe('fetch in run_js', () => {
     expect(r.structuredContent.network).toEqual([{ url: `http://127.0.0.1:${apiPort}/drop`, method: 'GET', error: expect.stringMatching(/\S/) }]);
   });
 
+  it('a request too malformed to leave the sandbox host is still refused by name and logged', async () => {
+    const r = await js(`const headers = {}; for (let i = 0; i < 300; i++) headers['x-h' + i] = 'v';
+      let out; try { await fetch('http://127.0.0.1:${apiPort}/json', { headers }); out = 'sent' } catch (e) { out = e.code + ': ' + e.message }; out`);
+    expect(r.structuredContent.result).toMatch(/^E_POLICY_DENIED: .*invalid request: the headers/);
+    expect(r.structuredContent.network).toEqual([{ url: `http://127.0.0.1:${apiPort}/json`, method: 'GET', blocked: expect.stringContaining('the headers') }]);
+  });
+
   it('keeps to the per-run request budget', async () => {
     const r = await js(`const out = [];
       for (let i = 0; i < 7; i++) try { await fetch('http://127.0.0.1:${apiPort}/json'); out.push('ok') } catch (e) { out.push(e.code) }

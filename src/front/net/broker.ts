@@ -54,6 +54,8 @@ export interface BrokerRequest {
    * ship: the request is refused and logged here like any other.
    */
   unsentBodyBytes?: number;
+  /** Set by the sandbox host for a request off the wire's shape: refused, and logged. */
+  malformed?: string;
 }
 
 export interface BrokerResponse {
@@ -407,6 +409,10 @@ export class NetworkBroker {
 
     if (this.#closed) return this.#refuse(rawUrl, rawMethod, 'E_NETWORK', 'the run has finished; no more requests');
     if (!policy.enabled) return this.#refuse(rawUrl, rawMethod, 'E_POLICY_DENIED', 'network access is disabled by the policy');
+    const malformed = typeof req === 'object' && req !== null ? (req as { malformed?: unknown }).malformed : undefined;
+    if (malformed !== undefined) {
+      return this.#refuse(rawUrl, rawMethod, 'E_POLICY_DENIED', `invalid request: ${typeof malformed === 'string' ? malformed : 'malformed fetch arguments'}`);
+    }
 
     if (typeof rawUrl !== 'string') return this.#refuse(rawUrl, rawMethod, 'E_POLICY_DENIED', 'invalid request: the URL is not a string');
     if (rawUrl.length > MAX_URL_LENGTH) {
