@@ -296,6 +296,12 @@ export class Runner {
       stderrText = capUtf8(`[session "${req.session}": earlier state was lost (the runtime was restarted after a crash, limit or cancellation); starting fresh]\n${stderrText}`, limits.stderrBytes).text;
     }
     let stderrTruncated = outcome.stderrTruncated || stderr.truncated;
+    if (outcome.note !== undefined) {
+      // Said even when the guest filled stderr: the output gives way to the note.
+      const noted = appendNote(stderrText, `${outcome.note}\n`, limits.stderrBytes);
+      stderrText = noted.text;
+      stderrTruncated ||= noted.truncated;
+    }
     if (changes !== undefined && changes.rejectedCount > 0) {
       const noted = appendNote(stderrText, rejectionNote(changes), limits.stderrBytes);
       stderrText = noted.text;

@@ -172,6 +172,8 @@ export const RunOutcomeWire = z.strictObject({
   stdoutTruncated: z.boolean(),
   stderrTruncated: z.boolean(),
   result: JsonValueSchema.optional(),
+  /** Why there is no result; the front appends it to stderr even when stderr is full. */
+  note: z.string().max(1024).optional(),
   error: GuestErrorWire.optional(),
   durationMs: z.number().nonnegative(),
   /** The runtime had no earlier state (a new session, or one whose runtime was discarded). */

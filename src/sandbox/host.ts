@@ -179,6 +179,7 @@ async function handleRun(msg: RunMessage): Promise<void> {
     };
     if (r.outcome.status === 'ok') {
       if (r.outcome.result !== undefined) outcome.result = r.outcome.result;
+      if (r.outcome.note !== undefined) outcome.note = r.outcome.note.slice(0, 1024);
     } else {
       outcome.code = r.outcome.code;
       outcome.error = clipGuestError(r.outcome.error);

@@ -167,6 +167,13 @@ describe('results are converted without running guest code', () => {
     expect(r.structuredContent).not.toHaveProperty('result');
     expect(r.structuredContent.stderr).toContain('result omitted');
   });
+
+  it('says why the result is missing even when the code filled stderr to its cap', async () => {
+    const r = await js('console.error("e".repeat(3 << 20)); "y".repeat(10000)');
+    expect(r.structuredContent).not.toHaveProperty('result');
+    expect(r.structuredContent.stderrTruncated).toBe(true);
+    expect(r.structuredContent.stderr).toMatch(/e\n?\[result omitted: [^\]]*\]\n$/);
+  });
 });
 
 describe('sessions', () => {

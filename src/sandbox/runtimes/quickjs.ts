@@ -543,7 +543,7 @@ class QuickJsInstance implements RuntimeInstance {
       const { result, note } = this.resultOf(value);
       value.dispose();
       if (this.interrupted) return this.stopOutcome();
-      if (note) ctx.output.write('stderr', `${note}\n`);
+      if (note) return { status: 'ok', note };
       return result === undefined ? { status: 'ok' } : { status: 'ok', result };
     } finally {
       // Timers do not outlive the run that made them (a session's next cell starts clean).

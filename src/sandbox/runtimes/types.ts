@@ -168,7 +168,8 @@ export interface GuestErrorInfo {
  * empty: nothing changed.
  */
 export type RunOutcome =
-  | { status: 'ok'; result?: JsonValue; files?: FileChange[] }
+  /** `note`: why there is no result (too large, not convertible); the front appends it to stderr, past the cap. */
+  | { status: 'ok'; result?: JsonValue; note?: string; files?: FileChange[] }
   | {
       status: 'error';
       code: ErrorCode;
