@@ -314,7 +314,7 @@ describe('files returned from /output', () => {
     const [, note, resource] = r.content as any[];
     expect(note.type).toBe('text');
     expect(note.text).toContain('/output/big.bin (1.2 MiB) is not attached');
-    expect(resource).toEqual({ type: 'resource', resource: { uri: 'sandbox://run/output/small.json', mimeType: 'application/json', text: '{"ok":true}' } });
+    expect(resource).toEqual({ type: 'resource', resource: { uri: 'sandbox://sessionless.run/output/small.json', mimeType: 'application/json', text: '{"ok":true}' } });
   });
 
   it('keeps what a run wrote before it timed out', async () => {

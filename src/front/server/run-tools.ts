@@ -64,6 +64,12 @@ const inputShape = (language: Language) => ({
     .describe("Time limit for this run in ms; may lower the policy's limit, never raise it (higher values are clamped)."),
 });
 
+/**
+ * The URI authority of a sessionless run's files: not a valid session name (it has a dot), so it can
+ * never name another session's files (a session may be called "run").
+ */
+export const SESSIONLESS_SCOPE = 'sessionless.run';
+
 /** Most entries in one call's `files` input (the policy's file-count quota applies as well). */
 export const MAX_INPUT_FILES = 1000;
 
@@ -74,7 +80,7 @@ export const MAX_INPUT_FILES = 1000;
  * (answer-size.ts).
  */
 export function toCallToolResult(r: RunResult, outputs: readonly OutputFile[] = []): CallToolResult {
-  const { result, text, files } = fitAnswer(r, outputs, r.session ?? 'run', r.session !== undefined);
+  const { result, text, files } = fitAnswer(r, outputs, r.session ?? SESSIONLESS_SCOPE, r.session !== undefined);
   return {
     content: [{ type: 'text', text }, ...files],
     structuredContent: result as unknown as Record<string, unknown>,
