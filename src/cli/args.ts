@@ -54,6 +54,9 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
+/** How many arguments each command takes after its name (an extra one is a mistake, not ignored). */
+const MAX_POSITIONALS: Record<string, number> = { serve: 0, keygen: 0, doctor: 0, prepare: 0, sign: 1, verify: 1, run: 1 };
+
 export function parseCliArgs(argv: string[]): ParsedArgs {
   let parsed;
   try {
@@ -87,6 +90,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
   }
   const v = parsed.values;
   const [command = 'serve', ...positionals] = parsed.positionals;
+  const most = MAX_POSITIONALS[command];
+  if (most !== undefined && positionals.length > most) {
+    throw new SandboxError(ErrorCode.CONFIG, `${command}: unexpected argument ${JSON.stringify(positionals[most])} (see --help)`);
+  }
   return {
     command,
     positionals,

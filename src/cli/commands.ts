@@ -150,7 +150,12 @@ export async function runFile(o: CommandOptions): Promise<number> {
   const typescript = ext === '.ts' || ext === '.mts';
   const language =
     ext === '.py' ? 'python' : typescript || ext === '.js' || ext === '.mjs' || ext === '.cjs' ? 'js' : usage(`run: cannot tell the language of ${file} (use .js, .ts or .py)`);
-  const code = fs.readFileSync(file, 'utf8');
+  let code: string;
+  try {
+    code = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return usage(`run: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   const logger = createLogger(o.settings.logLevel === 'info' ? 'warn' : o.settings.logLevel);
   const wheels = loadWheels(o.settings.policy.python, { homeDir: os.homedir(), keyDir: keyDirOf(o.settings) });
   const { signer, publicKeys } = await loadOrCreateKeyring(keyDirOf(o.settings));

@@ -17,6 +17,9 @@ describe('command line', () => {
     [['--frobnicate'], {}, '--frobnicate'],
     [[], { MAX_STDOUT_BYTES: '-1' }, 'MAX_STDOUT_BYTES'],
     [['--policy', '/nonexistent/policy.json'], {}, '/nonexistent/policy.json'],
+    [['serve', 'extra'], {}, 'unexpected argument "extra"'],
+    [['keygen', 'a', 'b'], {}, 'unexpected argument "a"'],
+    [['run', '/nonexistent/script.js'], {}, 'cannot read /nonexistent/script.js'],
   ])('%j %j: exit 2 with one line naming %s', (args, env, needle) => {
     const r = runCli(args as string[], env as Record<string, string>);
     expect(r.status).toBe(2);
