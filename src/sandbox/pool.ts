@@ -107,7 +107,10 @@ export class WorkerPool {
     // Python's soft stop of an async run can take ~0.6 s under load: give it a longer grace.
     const graceMs = language === 'python' ? Math.max(this.options.graceMs, 1000) : this.options.graceMs;
     const w = new RuntimeWorker({ language, memMb, graceMs, ...this.inputs[language] });
-    w.ready.catch((e: Error) => this.options.onWorkerError?.(language, e));
+    // A worker we ended ourselves (a session dropped while it loaded) did not fail.
+    w.ready.catch((e: Error) => {
+      if (!w.endedOnPurpose) this.options.onWorkerError?.(language, e);
+    });
     return w;
   }
 

@@ -104,6 +104,7 @@ export class RuntimeWorker {
   private hardStop: NodeJS.Timeout | undefined;
   /** When the current run's first stop was posted (for the hard stop's bound). */
   private stopPostedAt: number | undefined;
+  private terminated = false;
   private resignal: NodeJS.Timeout | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -203,16 +204,26 @@ export class RuntimeWorker {
 
   private async runNow(guestRun: GuestRun, fresh: boolean, keep: boolean, signal?: AbortSignal): Promise<WorkerRunResult> {
     const { limits } = guestRun;
-    await this.ready;
-    if (!this.alive) throw new Error('runtime worker is not alive');
-    if (signal?.aborted) {
-      return {
-        outcome: { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal: false },
-        output: { stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false },
-        durationMs: 0,
-        stateLost: fresh,
-      };
+    // Cancelled before it started: by the client, or by a reset that discarded this worker while it
+    // was still loading (its load then fails with the exit, which is not the run's fault).
+    const cancelled = () => signal?.aborted === true || Atomics.load(this.control, CONTROL_STOP) === StopReason.CANCELLED;
+    const notRun = (): WorkerRunResult => ({
+      outcome: { status: 'error', code: ErrorCode.CANCELLED, error: { type: 'Cancelled', message: 'the run was cancelled' }, fatal: false },
+      output: { stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false },
+      durationMs: 0,
+      stateLost: fresh,
+    });
+    try {
+      await this.ready;
+    } catch (e) {
+      if (cancelled()) return notRun();
+      throw e;
     }
+    if (!this.alive) {
+      if (cancelled()) return notRun();
+      throw new Error('runtime worker is not alive');
+    }
+    if (signal?.aborted) return notRun();
     const onAbort = () => this.stop(StopReason.CANCELLED);
     if (!this.output?.fits(limits.stdoutBytes, limits.stderrBytes)) {
       this.output = OutputBuffer.allocate(limits.stdoutBytes, limits.stderrBytes);
@@ -314,8 +325,14 @@ export class RuntimeWorker {
     return this.terminate();
   }
 
+  /** Terminated by us (a discard, a hard stop, the pool closing), not by a failure of its own. */
+  get endedOnPurpose(): boolean {
+    return this.terminated;
+  }
+
   async terminate(): Promise<void> {
     if (!this.alive) return;
+    this.terminated = true;
     this.alive = false;
     this.hasState = false;
     this.fetchPort.close();

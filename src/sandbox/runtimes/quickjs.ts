@@ -453,11 +453,19 @@ class QuickJsInstance implements RuntimeInstance {
     return plain.error ? { error: plain.error } : { value: plain.value };
   }
 
+  /** Read as errors are described: a data property only, so no guest getter runs. */
   private isSyntaxError(error: QuickJSHandle): boolean {
-    if (this.context.typeof(error) !== 'object') return false;
-    const name = this.context.getProp(error, 'name');
-    const syntax = this.context.typeof(name) === 'string' && this.context.getString(name) === 'SyntaxError';
-    name.dispose();
+    const vm = this.context;
+    if (vm.typeof(error) !== 'object') return false;
+    const key = vm.newString('name');
+    const name = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, error, key);
+    key.dispose();
+    if (name.error) {
+      name.error.dispose();
+      return false;
+    }
+    const syntax = vm.typeof(name.value) === 'string' && vm.getString(name.value) === 'SyntaxError';
+    name.value.dispose();
     return syntax;
   }
 
