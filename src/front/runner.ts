@@ -19,6 +19,7 @@ import { narrowLimits } from './policy/narrow.js';
 import type { Policy } from './policy/schema.js';
 import { capUtf8, failureResult, type RunResult } from './run-result.js';
 import type { SandboxClient } from './sandbox-client.js';
+import { eitherSignal } from './sessions/either-signal.js';
 import { ConcurrencyGate } from './sessions/gate.js';
 import { RateLimiter } from './sessions/rate-limiter.js';
 import { SessionManager, type Language, type Session } from './sessions/manager.js';
@@ -179,11 +180,16 @@ export class Runner {
       return await this.sessions.withSession(req.session, async (s) => {
         session = s;
         // A reset stops the session's call as a client's cancellation would (130).
-        const reply = await exec(req.signal ? AbortSignal.any([req.signal, s.dropped]) : s.dropped);
-        if (s.dropped.aborted && !req.signal?.aborted && reply.result.error?.code === ErrorCode.CANCELLED) {
-          reply.result.error.message = `session "${s.name}" was reset while this call ran`;
+        const either = eitherSignal(req.signal, s.dropped);
+        try {
+          const reply = await exec(either.signal);
+          if (s.dropped.aborted && !req.signal?.aborted && reply.result.error?.code === ErrorCode.CANCELLED) {
+            reply.result.error.message = `session "${s.name}" was reset while this call ran`;
+          }
+          return reply;
+        } finally {
+          either.release();
         }
-        return reply;
       });
     } catch (e) {
       return fail(e);
