@@ -69,11 +69,15 @@ export function rewriteRedeclarations(source: string): string | undefined {
     if (stmt.type === 'VariableDeclaration' && stmt.kind !== 'var') {
       edits.push({ start: stmt.start, end: stmt.start + stmt.kind.length, text: 'var' });
     } else if (stmt.type === 'ClassDeclaration' && stmt.id) {
+      // Now an expression statement: its `;` keeps a next line that starts with ( [ / or ` its own.
       edits.push({ start: stmt.start, end: stmt.start, text: `var ${stmt.id.name} = ` });
+      edits.push({ start: stmt.end, end: stmt.end, text: ';' });
     }
   }
   return edits.length ? applyEdits(source, edits) : undefined;
 }
+
+const lineBreaks = (text: string): number => (text.match(/\n/g) ?? []).length;
 
 function containsTopLevelAwait(program: Program): boolean {
   // Cheap and conservative: any await/for-await outside a function body anywhere at top level.
@@ -126,13 +130,15 @@ export function rewriteTopLevelAwait(source: string): string | undefined {
           parts.push(`(${source.slice(d.id.start, d.id.end)} = undefined)`);
         }
       }
-      // Keep the statement's newlines so later line numbers do not move.
-      const original = source.slice(stmt.start, stmt.end);
-      const newlines = '\n'.repeat((original.match(/\n/g) ?? []).length);
-      edits.push({ start: stmt.start, end: stmt.end, text: `void (${parts.join(', ') || '0'});${newlines}` });
+      // Keep the statement's line count so later line numbers do not move: the initialisers bring
+      // their own newlines; the ones between them (in the pattern, around `=`) are added back.
+      const text = `void (${parts.join(', ') || '0'});`;
+      const missing = lineBreaks(source.slice(stmt.start, stmt.end)) - lineBreaks(text);
+      edits.push({ start: stmt.start, end: stmt.end, text: text + '\n'.repeat(Math.max(0, missing)) });
     } else if (stmt.type === 'ClassDeclaration' && stmt.id) {
       hoisted.push(stmt.id.name);
       edits.push({ start: stmt.start, end: stmt.start, text: `${stmt.id.name} = ` });
+      edits.push({ start: stmt.end, end: stmt.end, text: ';' });
     } else if (stmt.type === 'FunctionDeclaration' && stmt.id) {
       hoisted.push(stmt.id.name);
       functionNames.push(stmt.id.name);

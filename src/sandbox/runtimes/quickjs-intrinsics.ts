@@ -22,23 +22,74 @@ export const INTRINSICS_SOURCE = String.raw`(() => {
   const hasOwnProp = O.prototype.hasOwnProperty;
   const hasOwn = O.hasOwn || ((o, k) => apply(hasOwnProp, o, [k]));
   const own = (o, k) => { const d = gopd(o, k); return d === undefined || !hasOwn(d, 'value') ? undefined : d; };
+  // A data property found along the prototype chain (getters never run): an error's name lives on its prototype.
+  const inherited = (o, k) => { let p = o; for (let i = 0; i < 64 && p !== null; i++) { const d = own(p, k); if (d !== undefined) return d.value; if (gopd(p, k) !== undefined) return undefined; p = getProto(p); } return undefined; };
+  const errorName = (v) => { const n = inherited(v, 'name'); return typeof n === 'string' ? n : 'Error'; };
+  const errorMessage = (v) => { const m = own(v, 'message'); return m && typeof m.value === 'string' ? m.value : ''; };
+  // For console output only (state.show): what JSON cannot say, said as Node says it.
+  const mapSize = gopd(Map.prototype, 'size').get, mapEach = Map.prototype.forEach;
+  const setSize = gopd(Set.prototype, 'size').get, setEach = Set.prototype.forEach;
+  const reSource = gopd(RegExp.prototype, 'source').get;
+  const reFlags = [['hasIndices', 'd'], ['global', 'g'], ['ignoreCase', 'i'], ['multiline', 'm'], ['dotAll', 's'], ['unicode', 'u'], ['unicodeSets', 'v'], ['sticky', 'y']]
+    .map(([k, f]) => [gopd(RegExp.prototype, k) && gopd(RegExp.prototype, k).get, f]).filter(([g]) => g);
+  const symDesc = gopd(Symbol.prototype, 'description').get;
+  const taTag = gopd(getProto(Uint8Array.prototype), Symbol.toStringTag).get, taLen = gopd(getProto(Uint8Array.prototype), 'length').get;
+  const tryGet = (getter, v) => { try { return { value: apply(getter, v, []) }; } catch { return undefined; } };
+  const number = (v) => (v === 0 && 1 / v < 0 ? '-0' : '' + v);
+  // Built with strings and captured methods only: a guest may have put setters on Array.prototype's indexes.
+  function shown(v, depth, state) {
+    let size = tryGet(mapSize, v);
+    if (size) {
+      let s = '';
+      apply(mapEach, v, [(val, key) => { if (state.len++ > state.max) throw TOO_BIG; s += (s ? ', ' : '') + ser(key, depth + 1, state) + ' => ' + ser(val, depth + 1, state); }]);
+      return 'Map(' + size.value + ') {' + s + '}';
+    }
+    size = tryGet(setSize, v);
+    if (size) {
+      let s = '';
+      apply(setEach, v, [(val) => { if (state.len++ > state.max) throw TOO_BIG; s += (s ? ', ' : '') + ser(val, depth + 1, state); }]);
+      return 'Set(' + size.value + ') {' + s + '}';
+    }
+    const source = tryGet(reSource, v);
+    if (source) { let f = ''; for (let i = 0; i < reFlags.length; i++) if (apply(reFlags[i][0], v, [])) f += reFlags[i][1]; return '/' + source.value + '/' + f; }
+    const tag = tryGet(taTag, v);
+    if (tag && tag.value !== undefined) {
+      const n = apply(taLen, v, []);
+      let s = '';
+      for (let i = 0; i < n; i++) { if (state.len++ > state.max) throw TOO_BIG; s += (i ? ', ' : '') + (typeof v[i] === 'bigint' ? v[i] + 'n' : number(v[i])); }
+      return tag.value + '(' + n + ') [' + s + ']';
+    }
+    return undefined;
+  }
   function ser(v, depth, state) {
     if (state.len > state.max) throw TOO_BIG;
     switch (typeof v) {
       case 'string': return stringify(v);
-      case 'number': return v === v && v !== Infinity && v !== -Infinity ? '' + v : 'null';
+      case 'number': return v === v && v !== Infinity && v !== -Infinity ? (state.show ? number(v) : '' + v) : state.show ? '' + v : 'null';
       case 'boolean': return v ? 'true' : 'false';
-      case 'bigint': return stringify('' + v);
-      case 'undefined': case 'function': case 'symbol': return undefined;
+      case 'bigint': return state.show ? v + 'n' : stringify('' + v);
+      case 'undefined': return state.show ? 'undefined' : undefined;
+      case 'function': { if (!state.show) return undefined; const n = own(v, 'name'); return '[Function' + (n && typeof n.value === 'string' && n.value ? ': ' + n.value : ' (anonymous)') + ']'; }
+      case 'symbol': { if (!state.show) return undefined; const d = apply(symDesc, v, []); return 'Symbol(' + (d === undefined ? '' : d) + ')'; }
     }
     if (v === null) return 'null';
     if (depth > 64) throw TOO_BIG;
+    if (state.show) {
+      // The objects from the top down to here, as a linked list of literals (own data properties only).
+      for (let p = state.path; p !== null; p = p.up) if (p.v === v) return '[Circular]';
+      const up = state.path;
+      state.path = { v: v, up: up };
+      try { return serObject(v, depth, state); } finally { state.path = up; }
+    }
+    return serObject(v, depth, state);
+  }
+  function serObject(v, depth, state) {
     if (isDate(v)) { const t = apply(getTime, v, []); return t === t ? stringify(apply(toISO, v, [])) : 'null'; }
     if (isError(v)) {
-      const n = own(v, 'name'), m = own(v, 'message');
-      let s = '{"name":' + stringify(typeof (n && n.value) === 'string' ? n.value : 'Error');
-      return s + ',"message":' + stringify(typeof (m && m.value) === 'string' ? m.value : '') + '}';
+      if (state.show) return '[' + errorName(v) + ': ' + errorMessage(v) + ']';
+      return '{"name":' + stringify(errorName(v)) + ',"message":' + stringify(errorMessage(v)) + '}';
     }
+    if (state.show) { const special = shown(v, depth, state); if (special !== undefined) return special; }
     const keys = gopn(v);
     if (isArray(v)) {
       const lenD = own(v, 'length'); const n = lenD ? lenD.value : 0;
@@ -72,17 +123,15 @@ export const INTRINSICS_SOURCE = String.raw`(() => {
   };
   const format = (value) => {
     if (typeof value === 'string') return value;
-    if (typeof value === 'undefined') return 'undefined';
-    if (typeof value === 'function') return '[Function]';
-    if (typeof value === 'symbol') return 'Symbol()';
-    if (typeof value === 'bigint') return '' + value + 'n';
     if (value !== null && typeof value === 'object' && isError(value)) {
-      const st = own(value, 'stack'), n = own(value, 'name'), m = own(value, 'message');
-      const head = (n && typeof n.value === 'string' ? n.value : 'Error') + ': ' + (m && typeof m.value === 'string' ? m.value : '');
+      const st = own(value, 'stack');
+      const head = errorName(value) + ': ' + errorMessage(value);
       return st && typeof st.value === 'string' && st.value ? head + '\n' + st.value : head;
     }
-    try { const s = toJson(value, 65536); return s === TOO_BIG ? '[Object: too large to print]' : s === undefined ? 'undefined' : s; }
-    catch { return '[Object]'; }
+    try {
+      const s = ser(value, 0, { len: 0, max: 65536, show: true, path: null });
+      return s === undefined ? 'undefined' : s.length > 65536 ? '[Object: too large to print]' : s;
+    } catch (e) { return e === TOO_BIG ? '[Object: too large to print]' : '[Object]'; }
   };
   // --- for the host side of fs (runtimes/quickjs.ts): bytes in and out, stat objects ---
   const AB = ArrayBuffer, U8 = Uint8Array, D = Date, isView = AB.isView;

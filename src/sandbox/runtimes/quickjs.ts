@@ -450,7 +450,19 @@ class QuickJsInstance implements RuntimeInstance {
       wrapped.error.dispose();
     }
     const plain = this.context.evalCode(code, filename, { type: 'global' });
-    return plain.error ? { error: plain.error } : { value: plain.value };
+    if (!plain.error) return { value: plain.value };
+    if (awaited === undefined && /\bawait\b/.test(code) && !this.interrupted && this.isSyntaxError(plain.error)) {
+      // A cell with await that does not parse: as a script it fails at its first await, whatever the
+      // real mistake. Compiled (not run) as a module, where await is allowed, the error names its line.
+      const asModule = this.context.evalCode(code, filename, { type: 'module', compileOnly: true });
+      if (asModule.error && this.isSyntaxError(asModule.error)) {
+        plain.error.dispose();
+        return { error: asModule.error };
+      }
+      if (asModule.error) asModule.error.dispose();
+      else asModule.value.dispose();
+    }
+    return { error: plain.error };
   }
 
   /** Read as errors are described: a data property only, so no guest getter runs. */

@@ -68,6 +68,46 @@ describe('QuickJS adapter releases every handle', () => {
     inst.dispose();
   });
 
+  it('console shows what JSON cannot: NaN, -0, BigInt, undefined, Map, Set, RegExp, typed arrays, functions, symbols, cycles, error types', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    let out = '';
+    const code = `
+      console.log(NaN, Infinity, -Infinity, -0, 1n, undefined, null);
+      console.log(new Map([['a', 1]]), new Set([1, 2]), /x\\/y/gi, new Uint8Array([1, 2]), new Float64Array([NaN]));
+      console.log({ f() {}, s: Symbol('d'), n: NaN, u: undefined, arrow: () => 1 });
+      const o = { a: 1 }; o.self = o; const shared = { k: 1 };
+      console.log(o, [shared, shared]);
+      Object.defineProperty(Array.prototype, '0', { set() { throw new Error('poisoned'); }, configurable: true });
+      console.log(new Set(['p']), [new Map([[1, 2]])]);
+      console.log(new TypeError('tx').toString === undefined, new RangeError('r'));
+      ({ e: new RangeError('r'), t: new TypeError('t') })`;
+    const outcome = await inst.run(code, ctx({ output: { write: (_stream, text) => void (out += text) } }));
+    expect(outcome).toMatchObject({ status: 'ok', result: { e: { name: 'RangeError', message: 'r' }, t: { name: 'TypeError', message: 't' } } });
+    const lines = out.split('\n');
+    expect(lines[0]).toBe('NaN Infinity -Infinity -0 1n undefined null');
+    expect(lines[1]).toBe('Map(1) {"a" => 1} Set(2) {1, 2} /x\\/y/gi Uint8Array(2) [1, 2] Float64Array(1) [NaN]');
+    expect(lines[2]).toBe('{"f":[Function: f],"s":Symbol(d),"n":NaN,"u":undefined,"arrow":[Function: arrow]}');
+    expect(lines[3]).toBe('{"a":1,"self":[Circular]} [{"k":1},{"k":1}]');
+    expect(lines[4]).toBe('Set(1) {"p"} [Map(1) {1 => 2}]');
+    expect(lines[5]).toMatch(/^false RangeError: r/);
+    inst.dispose();
+  });
+
+  it('a syntax error in a cell with await names its own line, not the first await', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const outcome = await inst.run('const a = await Promise.resolve(1);\nconst b = 2;\nconst c = (;', ctx());
+    expect(outcome).toMatchObject({ status: 'error', error: { type: 'SyntaxError' } });
+    expect((outcome as { error: { traceback?: string } }).error.traceback).toContain('main.js:3');
+    inst.dispose();
+  });
+
+  it('keeps line numbers in an await cell after a declaration that spans lines', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const outcome = await inst.run('const a = await Promise.resolve(\n1\n);\nconst b = 2;\nnull.boom;', ctx());
+    expect((outcome as { error: { traceback?: string } }).error.traceback).toContain('main.js:5');
+    inst.dispose();
+  });
+
   it('a cell with top-level await runs once: its output is not repeated', async () => {
     const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
     let out = '';
