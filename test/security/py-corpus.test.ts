@@ -120,6 +120,34 @@ add('escape', 'a __subclasses__ walk finds JsProxy classes but cannot make a Jav
   '[len(found) > 0, "made" in out]',
 ), okWith([true, false]));
 add('escape', 'gc.get_objects(), get_referrers() and get_referents() are refused', L('import gc', 'out = []', 'for f in (gc.get_objects, lambda: gc.get_referrers(1), lambda: gc.get_referents(1)):', '    try: f(); out.append("walked")', '    except PermissionError: out.append("refused")', 'out'), okWith(['refused', 'refused', 'refused']));
+add('escape', 'gc imported afresh (after del sys.modules["gc"]) is still the patched one; so are reload(gc), posix and _socket', L(
+  'import sys, importlib',
+  'out = []',
+  "for name in ('gc', 'posix', '_socket'):",
+  '    sys.modules.pop(name, None)',
+  'import gc, posix, _socket',
+  'for f in (gc.get_objects, lambda: importlib.reload(gc).get_objects()):',
+  '    try: f(); out.append("walked")',
+  '    except PermissionError: out.append("refused")',
+  'out',
+), okWith(['refused', 'refused']));
+add('escape', "with every Python layer taken away, the module loaders hold no Pyodide API object and its config no shared snapshot", L(
+  UNBLOCK,
+  "for _f in list(sys.meta_path):",
+  "    if type(_f).__name__ == '_PatchedModuleFinder': sys.meta_path.remove(_f)",
+  "sys.modules.pop('gc', None)",
+  'import gc',
+  'from _pyodide._importhook import JsLoader',
+  'loaders = [o for o in gc.get_objects() if type(o) is JsLoader]',
+  "[len(loaders) > 0, [l.jsproxy is None for l in loaders]]",
+), (r) => {
+  // Found by a probe: the loader of pyodide_js._api held the API object, whose config held the
+  // snapshot every later interpreter loads, in shared memory and writable.
+  ok(r);
+  const [found, cleared] = r.result as [boolean, boolean[]];
+  expect(found).toBe(true);
+  expect(cleared.every(Boolean)).toBe(true);
+});
 add('escape', "CPython's test-only C modules (_testcapi and its kin) and _remote_debugging are refused", L(
   'import sys',
   'out = {}',

@@ -37,6 +37,15 @@ const MiB = 1024 * 1024;
 const QUICKJS_STACK_BYTES = 1 * MiB;
 /** Most timers a run may keep pending at once. */
 const MAX_TIMERS = 10_000;
+
+/**
+ * A timer's delay as Node reads it: a number or numeric string (never coerced through guest code);
+ * NaN, under 1 or over 2^31-1 ms (Infinity included) becomes 1 ms.
+ */
+export function timerDelay(raw: number | string | undefined): number {
+  const n = typeof raw === 'string' ? Number(raw) : raw;
+  return n === undefined || !(n >= 1 && n <= 2 ** 31 - 1) ? 1 : Math.trunc(n);
+}
 /** Longest single idle wait, so a stop request is noticed promptly even without a notify. */
 const MAX_IDLE_WAIT_MS = 50;
 const MAX_TEXT = 64 * 1024;
@@ -241,7 +250,7 @@ class QuickJsInstance implements RuntimeInstance {
     const add = (interval: boolean) => (fn: QuickJSHandle, delay?: QuickJSHandle, ...args: QuickJSHandle[]) => {
       if (fn === undefined || vm.typeof(fn) !== 'function') return { error: vm.newError({ name: 'TypeError', message: 'callback must be a function' }) };
       if (this.timers.size >= MAX_TIMERS) return { error: vm.newError({ name: 'RangeError', message: `more than ${MAX_TIMERS} timers` }) };
-      const ms = delay && vm.typeof(delay) === 'number' ? Math.max(0, Math.min(vm.getNumber(delay), 2 ** 31 - 1)) || 0 : 0;
+      const ms = timerDelay(delay === undefined ? undefined : vm.typeof(delay) === 'number' ? vm.getNumber(delay) : vm.typeof(delay) === 'string' ? readExactString(vm, this.helpers, delay) : undefined);
       const id = this.nextTimerId++;
       this.timers.set(id, { id, due: Date.now() + ms, interval: interval ? Math.max(ms, 1) : undefined, fn: fn.dup(), args: args.map((a) => a.dup()) });
       return vm.newNumber(id);

@@ -191,6 +191,21 @@ describe('layer `realm` alone: a guest holding JsProxies to Pyodide itself gets 
   const nextAnswers = async () => expect((await runRealm('6 * 7')).outcome).toEqual({ status: 'ok', result: 42 });
   afterAll(async () => w?.close());
 
+  it('the internal API object a module loader still holds keeps no reference to the shared snapshot', async () => {
+    // A probe wrote config._loadSnapshot (the SharedArrayBuffer every later interpreter loads from)
+    // through the loader of pyodide_js._api, found with gc: every later interpreter got its bytes.
+    const r = await runRealm(
+      [
+        'import gc',
+        'from _pyodide._importhook import JsLoader',
+        'apis = [l.jsproxy for l in gc.get_objects() if type(l) is JsLoader and l.jsproxy is not None and hasattr(l.jsproxy, "config")]',
+        '[len(apis) > 0, [getattr(a.config, "_loadSnapshot", None) is None for a in apis]]',
+      ].join('\n'),
+    );
+    expect(r.outcome).toEqual({ status: 'ok', result: [true, [true]] });
+    await nextAnswers();
+  });
+
   it('hides _api, _module and FS of the Pyodide API object', async () => {
     const r = await runRealm('import pyodide_js\n[getattr(pyodide_js, k, None) is None for k in ("_api", "_module", "FS", "PATH")]');
     expect(r.outcome).toEqual({ status: 'ok', result: [true, true, true, true] });

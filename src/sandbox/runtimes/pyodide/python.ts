@@ -435,7 +435,13 @@ class _SandboxImportBlocker(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _SandboxImportBlocker())
 for _name in list(sys.modules):
     if _name.partition(".")[0] in _BLOCKED:
+        # The loader of a JavaScript module (pyodide_js, pyodide_js._api) keeps the JsProxy it made
+        # the module from, Pyodide's API object: it outlives the module, and a gc walk finds it.
+        _loader = getattr(getattr(sys.modules[_name], "__spec__", None), "loader", None)
+        if type(_loader).__name__ == "JsLoader":
+            _loader.jsproxy = None
         del sys.modules[_name]
+del _loader
 
 
 def _no_programs(*args, **kwargs):
@@ -491,6 +497,34 @@ def _no_gc_walk(*args, **kwargs):
 gc.get_objects = _no_gc_walk
 gc.get_referrers = _no_gc_walk
 gc.get_referents = _no_gc_walk
+
+
+class _PatchedModuleLoader(importlib.abc.Loader):
+    # A built-in module imported again (after 'del sys.modules[...]') is rebuilt from its first
+    # import's dictionary, with the functions patched out above back in place: serve the patched one.
+    def __init__(self, module):
+        self._module = module
+
+    def create_module(self, spec):
+        return self._module
+
+    def exec_module(self, module):
+        pass
+
+
+class _PatchedModuleFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, modules):
+        self._modules = modules
+
+    def find_spec(self, fullname, path=None, target=None):
+        module = self._modules.get(fullname)
+        if module is None:
+            return None
+        import importlib.util
+        return importlib.util.spec_from_loader(fullname, _PatchedModuleLoader(module))
+
+
+sys.meta_path.insert(0, _PatchedModuleFinder({"gc": gc, "posix": sys.modules.get("posix"), "_socket": _socket}))
 
 del _name, _mod
 `;

@@ -136,7 +136,9 @@ export function cutPyodideEntryPoints(publicApi: Record<string, unknown>, module
   for (const key of ['tests', '_nodeSock', 'packageManager', 'lockFilePromise']) lock(api, key, undefined);
   const config = api['config'];
   if (config && typeof config === 'object') {
-    for (const key of ['stdin', 'stdout', 'stderr', 'fsInit', 'createPyodideModule', 'indexURL', 'packageCacheDir', 'packageBaseUrl', 'cdnUrl', 'lockFileURL', 'stdLibURL']) {
+    // _loadSnapshot is the snapshot every interpreter of this host loads from, in shared memory: a
+    // guest that reaches this object (a module loader holds it) must not find it to write.
+    for (const key of ['stdin', 'stdout', 'stderr', 'fsInit', 'createPyodideModule', 'indexURL', 'packageCacheDir', 'packageBaseUrl', 'cdnUrl', 'lockFileURL', 'stdLibURL', '_loadSnapshot']) {
       lock(config, key, undefined);
     }
   }
