@@ -516,7 +516,9 @@ class PyodideInstance implements RuntimeInstance {
     if (payload.ok) return payload.result === undefined ? { status: 'ok' } : { status: 'ok', result: payload.result };
 
     const traceback = payload.traceback ? scrubHostPaths(payload.traceback) : undefined;
-    if (payload.memory) return memoryOutcome(this.memMb, traceback);
+    // 137 only when the cap refused memory: a MemoryError the code raised itself (or CPython's for a
+    // size it will not even try) is the guest's own error, and the interpreter is intact.
+    if (payload.memory && hitCap) return memoryOutcome(this.memMb, traceback);
     const error: GuestErrorInfo = { type: payload.type ?? 'Exception', message: scrubHostPaths(payload.message ?? '') };
     if (traceback) error.traceback = traceback;
     return { status: 'error', code: ErrorCode.GUEST_ERROR, error, fatal: false };

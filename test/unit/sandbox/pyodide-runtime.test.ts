@@ -166,7 +166,16 @@ describe('errors', () => {
     expect(summary(await run('import sys\nsys.exit(0)'))).toEqual({ status: 'ok' });
     expect(summary(await run('sys.exit(3)'))).toMatchObject({ status: 'error', code: ErrorCode.GUEST_ERROR, type: 'SystemExit', message: '3' });
     expect(summary(await run('raise KeyboardInterrupt'))).toMatchObject({ status: 'error', code: ErrorCode.GUEST_ERROR, type: 'KeyboardInterrupt' });
+    // As in CPython, False is status 0 and True status 1.
+    expect(summary(await run('sys.exit(False)'))).toEqual({ status: 'ok' });
+    expect(summary(await run('sys.exit(True)'))).toMatchObject({ status: 'error', type: 'SystemExit', message: 'True' });
     expect(await ok('"still alive"')).toBe('still alive');
+  });
+
+  it('a MemoryError the code raises itself is its own error (exit 1): the interpreter and its state stay', async () => {
+    await ok('kept = 41');
+    expect(summary(await run('raise MemoryError("my own")'))).toMatchObject({ status: 'error', code: ErrorCode.GUEST_ERROR, type: 'MemoryError', message: 'my own' });
+    expect(await ok('kept + 1')).toBe(42);
   });
 });
 

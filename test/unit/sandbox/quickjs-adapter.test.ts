@@ -3,7 +3,7 @@
  * (QuickJS aborts the WebAssembly module when a handle leaks), whatever the code did.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quickjsAdapter } from '../../../src/sandbox/runtimes/quickjs.js';
+import { quickjsAdapter, timerDelay } from '../../../src/sandbox/runtimes/quickjs.js';
 import type { GuestFetchResult, RunContext } from '../../../src/sandbox/runtimes/types.js';
 
 const control = new Int32Array(new SharedArrayBuffer(8));
@@ -129,5 +129,22 @@ describe('QuickJS adapter releases every handle', () => {
     const outcome = await inst.run('try { setTimeout(1); "no throw" } catch (e) { e.name }', ctx());
     expect(outcome).toMatchObject({ status: 'ok', result: 'TypeError' });
     inst.dispose();
+  });
+});
+
+describe('timer delays, as Node reads them', () => {
+  it.each([
+    [undefined, 1],
+    [0, 1],
+    [-5, 1],
+    [Number.NaN, 1],
+    [Number.POSITIVE_INFINITY, 1],
+    [2 ** 31, 1],
+    [2 ** 31 - 1, 2 ** 31 - 1],
+    [20.9, 20],
+    ['20', 20],
+    ['x', 1],
+  ] as Array<[number | string | undefined, number]>)('%s → %s ms', (raw, ms) => {
+    expect(timerDelay(raw)).toBe(ms);
   });
 });
