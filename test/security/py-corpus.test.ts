@@ -139,14 +139,13 @@ add('escape', "with every Python layer taken away, the module loaders hold no Py
   'import gc',
   'from _pyodide._importhook import JsLoader',
   'loaders = [o for o in gc.get_objects() if type(o) is JsLoader]',
-  "[len(loaders) > 0, [l.jsproxy is None for l in loaders]]",
+  "[l.jsproxy is None for l in loaders]",
 ), (r) => {
   // Found by a probe: the loader of pyodide_js._api held the API object, whose config held the
-  // snapshot every later interpreter loads, in shared memory and writable.
+  // snapshot every later interpreter loads, in shared memory and writable. (Emptied, the loaders may
+  // also be gone; the realm layer's part is tested in pyodide-hardening.test.ts.)
   ok(r);
-  const [found, cleared] = r.result as [boolean, boolean[]];
-  expect(found).toBe(true);
-  expect(cleared.every(Boolean)).toBe(true);
+  expect((r.result as boolean[]).every(Boolean)).toBe(true);
 });
 add('escape', "CPython's test-only C modules (_testcapi and its kin) and _remote_debugging are refused", L(
   'import sys',
