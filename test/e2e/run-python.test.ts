@@ -69,6 +69,17 @@ describe('run_python', () => {
     expect(after.structuredContent.result).toEqual([false, false]);
   });
 
+  it('a fresh interpreter has an empty notebook namespace and random numbers of its own', async () => {
+    // The snapshot's preload once left ~55 modules and _pyodide_core in every fresh __main__, and its
+    // frozen generator gave every interpreter the same random.random().
+    const a = await py('import random\n[sorted(k for k in globals() if not k.startswith("__") and k != "random"), random.random()]');
+    const b = await py('import random\nrandom.random()');
+    expect(a.structuredContent.result[0]).toEqual([]);
+    expect(b.structuredContent.result).not.toBe(a.structuredContent.result[1]);
+    const core = await py('_pyodide_core');
+    expect(core.structuredContent.error).toMatchObject({ type: 'NameError' });
+  });
+
   it('reports an exception with the user lines only', async () => {
     const r = await py('def f():\n    raise ValueError("bad value")\nf()');
     expect(r.structuredContent.exitCode).toBe(1);

@@ -24,7 +24,7 @@ import { ErrorCode, SandboxError } from '../../protocol/errors.js';
 import type { JsonValue } from '../../protocol/json.js';
 import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyodide/boot.js';
 import { NETWORK_SOURCE, createNetworkBridge } from './pyodide/network.js';
-import { PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
+import { FRESH_INTERPRETER_SOURCE, PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
 import { capFileMemory, emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
 import { PACKAGES_SOURCE, installWheelFinder, type WheelShelf } from './pyodide/packages.js';
 import { bakeSources, takePrecompiled } from './pyodide/precompiled.js';
@@ -620,6 +620,9 @@ export function createPyodideAdapter(options: PyodideAdapterOptions = {}): Pyodi
     installNetwork.destroy();
     netNs.destroy();
     sources.close();
+    const freshNs = freshDict();
+    runPython(FRESH_INTERPRETER_SOURCE, { globals: freshNs, filename: SANDBOX_FILENAME });
+    freshNs.destroy();
 
     if (layer('realm')) {
       cutPyodideEntryPoints(b.pyodide as unknown as Record<string, unknown>, b.module);

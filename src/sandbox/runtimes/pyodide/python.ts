@@ -532,13 +532,33 @@ del _name, _mod
 
 /** Modules imported into the snapshot so that the runner and common guest imports start warm. */
 export const SNAPSHOT_PRELOAD_SOURCE = `
-import ast, linecache, traceback, inspect, json, asyncio, errno, gc, importlib.abc, socket, subprocess
-import re, math, cmath, random, statistics, decimal, fractions, collections, collections.abc, itertools
-import functools, operator, datetime, time, calendar, string, textwrap, io, base64, binascii, hashlib
-import struct, copy, enum, dataclasses, typing, pathlib, heapq, bisect, pprint, csv, uuid
-import urllib.request, urllib.error, http.client, shutil, tempfile, types, zipfile, importlib.machinery
-# The wheel finder reads the site directory at every boot; its first call parses the build's
-# configuration (~0.1 s), which the snapshot then holds.
-import sysconfig
-sysconfig.get_paths()
+def _preload():
+    # Imported inside a function: into sys.modules, never into the notebook's namespace.
+    import ast, linecache, traceback, inspect, json, asyncio, errno, gc, importlib.abc, socket, subprocess
+    import re, math, cmath, random, statistics, decimal, fractions, collections, collections.abc, itertools
+    import functools, operator, datetime, time, calendar, string, textwrap, io, base64, binascii, hashlib
+    import struct, copy, enum, dataclasses, typing, pathlib, heapq, bisect, pprint, csv, uuid
+    import urllib.request, urllib.error, http.client, shutil, tempfile, types, zipfile, importlib.machinery
+    # The wheel finder reads the site directory at every boot; its first call parses the build's
+    # configuration (~0.1 s), which the snapshot then holds.
+    import sysconfig
+    sysconfig.get_paths()
+
+
+_preload()
+del _preload
+`;
+
+/**
+ * Last step of every interpreter's load, before any guest code: the notebook namespace holds only
+ * what Python itself puts there (loading left '_pyodide_core' in it, a module the import blocker
+ * refuses), and the random generator, whose state the snapshot froze, is seeded from os.urandom:
+ * otherwise every interpreter would draw the same numbers.
+ */
+export const FRESH_INTERPRETER_SOURCE = `
+import sys, random
+_main = sys.modules["__main__"].__dict__
+for _k in [k for k in _main if not k.startswith("__")]:
+    del _main[_k]
+random.seed()
 `;
