@@ -103,6 +103,7 @@ export class Runner {
     this.sessions = new SessionManager({
       maxSessions: policy.sessions.maxSessions,
       idleTtlMs: policy.sessions.idleTtlMs,
+      maxQueued: policy.rate.maxQueue,
       onDrop: (s) => {
         // Both languages, whether or not a run has finished in them yet: a first run still going
         // holds a runtime the host keeps under the session's name.
@@ -272,7 +273,8 @@ export class Runner {
     try {
       outcome = await sandbox.run(signed, snapshot, limits.timeoutMs, signal, onFetch);
     } catch (e) {
-      session?.runtimes.delete(req.language);
+      // The session's marker stays: if the host lost the runtime with this call, the next call's fresh
+      // state is announced like any other session's.
       if (!(e instanceof SandboxError)) logger.error({ err: (e as Error).message }, 'run failed');
       const failed = failureResult(e, { session: req.session, capsule });
       failed.network = networkLog(broker);

@@ -95,6 +95,8 @@ describe('sandbox host and runtime worker faults', () => {
     ['run_python', 'while True:\n    pass'],
   ] as const)('%s: SIGKILL of the sandbox host mid-run fails that call with E_SANDBOX_CRASHED; a new host serves the next call', async (tool, spin) => {
     await seedSiblings();
+    // The crashed call's own session had state too: its next call must be told it is gone.
+    await call(srv, tool, tool === 'run_js' ? 'globalThis.mine = 1' : 'mine = 1', { session: 'victim' });
     const [host] = track(srv);
     expect(host).toBeDefined();
     const pending = call(srv, tool, spin, { session: 'victim', timeoutMs: 20_000 });
@@ -119,6 +121,9 @@ describe('sandbox host and runtime worker faults', () => {
     expect(py.structuredContent).toMatchObject({ exitCode: 0 });
     expect(py.structuredContent).not.toHaveProperty('result');
     expect(py.structuredContent.stderr).toMatch(STATE_LOST);
+    const victim = await call(srv, tool, tool === 'run_js' ? 'typeof mine' : "'mine' in globals()", { session: 'victim' });
+    expect(victim.structuredContent.result).toBe(tool === 'run_js' ? 'undefined' : false);
+    expect(victim.structuredContent.stderr).toMatch(STATE_LOST);
   }, 240_000);
 
   it.each([

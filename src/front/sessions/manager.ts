@@ -26,6 +26,8 @@ interface LiveSession extends Session {
 export interface SessionManagerOptions {
   maxSessions: number;
   idleTtlMs: number;
+  /** Calls that may wait behind a session's running call (the policy's rate.maxQueue); more are refused. */
+  maxQueued?: number;
   /** Called when a session is dropped (TTL, reset), so its runtimes and files can be freed. */
   onDrop: (session: Session) => void;
   now?: () => number;
@@ -76,6 +78,11 @@ export class SessionManager {
   /** Run `fn` in the session's queue: after every earlier call of the same session. */
   async withSession<T>(name: string, fn: (session: Session) => Promise<T>): Promise<T> {
     const s = this.open(name);
+    const { maxQueued } = this.options;
+    if (maxQueued !== undefined && s.active > maxQueued) {
+      // Each waiting call holds its code and files in the front: a session's line cannot grow without end.
+      throw new SandboxError(ErrorCode.RATE_LIMITED, `session "${name}" already has ${s.active - 1} calls waiting behind its running one (rate.maxQueue is ${maxQueued}); retry when it has caught up`, { retryAfterMs: 1000 });
+    }
     s.active++;
     s.lastUsed = this.now();
     const run = s.tail.then(() => {
