@@ -46,6 +46,14 @@ afterAll(async () => {
 });
 
 describe('files in run_python', () => {
+  it('starts in /tmp: a relative path is a session file, seen by run_js and kept', async () => {
+    // Pyodide's own cwd, /home/pyodide, was kept by nothing and counted by no quota.
+    const r = await srv.call('run_python', { code: 'import os\nopen("rel.txt", "w").write("relative")\nos.getcwd()', session: 'py-cwd' }, { timeout: 120_000 });
+    expect(r.structuredContent.result).toBe('/tmp');
+    const js = await srv.call('run_js', { code: "fs.readFileSync('/tmp/rel.txt', 'utf8')", session: 'py-cwd' });
+    expect(js.structuredContent.result).toBe('relative');
+  });
+
   it('reads the files input with open(), os and pathlib, as text and as bytes', async () => {
     const r = await py(
       `import os, pathlib

@@ -25,7 +25,7 @@ import type { JsonValue } from '../../protocol/json.js';
 import { bootPyodide, compilePyodideWasm, pyodideDir, type Booted } from './pyodide/boot.js';
 import { NETWORK_SOURCE, createNetworkBridge } from './pyodide/network.js';
 import { FRESH_INTERPRETER_SOURCE, PY_HARDEN_SOURCE, RUNNER_SOURCE, SANDBOX_FILENAME, SNAPSHOT_PRELOAD_SOURCE } from './pyodide/python.js';
-import { capFileMemory, emscriptenTree, runWithFiles, type GuestTree } from './pyodide/files.js';
+import { capFileMemory, emscriptenTree, runWithFiles, workingDirFor, type GuestTree } from './pyodide/files.js';
 import { PACKAGES_SOURCE, installWheelFinder, type WheelShelf } from './pyodide/packages.js';
 import { bakeSources, takePrecompiled } from './pyodide/precompiled.js';
 import { closeHostStdin, cutPyodideEntryPoints, hardenRealm } from './pyodide/realm.js';
@@ -353,6 +353,7 @@ interface Runner {
 
 class PyodideInstance implements RuntimeInstance {
   private disposed = false;
+  private workingDirChosen = false;
   private broken: RunOutcome | undefined;
 
   constructor(
@@ -372,7 +373,23 @@ class PyodideInstance implements RuntimeInstance {
     const early = ctx.stopReason();
     if (early !== StopReason.NONE) return stopOutcome(early, false, ctx.limits);
     this.wheels.beginRun(ctx.packages);
-    return runWithFiles(this.tree, ctx.files, (text) => ctx.output.write('stderr', text), () => this.runCode(code, ctx));
+    return runWithFiles(this.tree, ctx.files, (text) => ctx.output.write('stderr', text), () => {
+      this.chooseWorkingDir(ctx);
+      return this.runCode(code, ctx);
+    });
+  }
+
+  /** Once per interpreter, before its first code: then the directory is the guest's to change. */
+  private chooseWorkingDir(ctx: RunContext): void {
+    if (this.workingDirChosen) return;
+    this.workingDirChosen = true;
+    const dir = ctx.files && workingDirFor(ctx.files);
+    if (dir === undefined) return;
+    try {
+      this.tree.chdir(dir);
+    } catch {
+      // Stays where Pyodide put it.
+    }
   }
 
   private async runCode(code: string, ctx: RunContext): Promise<RunOutcome> {

@@ -4,7 +4,7 @@
  * final one is not by lstat. The tree counts reads, so a test can prove a byte was never read.
  */
 import { describe, expect, it } from 'vitest';
-import { collectChanges, prepareTree, runtimeOverlap, rulesFor, type GuestTree, type TreeEntry } from '../../../src/sandbox/runtimes/pyodide/files.js';
+import { collectChanges, prepareTree, runtimeOverlap, rulesFor, workingDirFor, type GuestTree, type TreeEntry } from '../../../src/sandbox/runtimes/pyodide/files.js';
 import type { GuestFilesystem } from '../../../src/sandbox/runtimes/types.js';
 
 type Node = { kind: 'dir'; mode: number } | { kind: 'file'; data: Uint8Array; nlink: number; mode: number } | { kind: 'symlink'; target: string };
@@ -74,6 +74,12 @@ class FakeTree implements GuestTree {
 
   write(path: string, data: Uint8Array, mode: number): void {
     this.nodes.set(this.resolve(path), { kind: 'file', data: new Uint8Array(data), nlink: 1, mode });
+  }
+
+  cwd = '/';
+  chdir(path: string): void {
+    if (this.nodes.get(path)?.kind !== 'dir') throw new Error(`ENOTDIR ${path}`);
+    this.cwd = path;
   }
 
   privileged<T>(fn: () => T): T {
@@ -307,5 +313,15 @@ describe('runtimeOverlap', () => {
     for (const bad of ['/lib', '/', '/lib/python3.14/site-packages', '/dev', '/proc/self']) {
       expect(runtimeOverlap(rulesFor(spec({ readonly: [bad] })))).toMatch(/run_python cannot use the filesystem policy: the prefix .* overlaps \/(lib|dev|proc)/);
     }
+  });
+});
+
+describe('workingDirFor', () => {
+  const fs = (writable: string[], readonly: string[] = []): GuestFilesystem => ({ initial: [], writable, readonly, limits: { quotaBytes: 1, maxFiles: 1, maxFileBytes: 1 } });
+  it('is /tmp where /tmp is writable, else the first writable prefix, else nothing', () => {
+    expect(workingDirFor(fs(['/output', '/tmp']))).toBe('/tmp');
+    expect(workingDirFor(fs(['/work', '/output']))).toBe('/work');
+    expect(workingDirFor(fs(['/tmp', '/data'], ['/tmp']))).toBe('/data');
+    expect(workingDirFor(fs([], ['/data']))).toBeUndefined();
   });
 });

@@ -50,6 +50,19 @@ export interface GuestTree {
   write(path: string, data: Uint8Array, mode: number, mtimeMs: number | undefined): void;
   /** Runs `fn` with permission checks off (the guest may have `chmod`-ed things to 000). */
   privileged<T>(fn: () => T): T;
+  /** The interpreter's working directory (where `open("x.txt", "w")` writes). */
+  chdir(path: string): void;
+}
+
+/**
+ * Where a fresh interpreter starts: `/tmp` where the run may write there, else the first writable
+ * prefix, so a relative path lands among the session's files (Pyodide's own default, /home/pyodide,
+ * is neither kept nor counted). Undefined where nothing is writable.
+ */
+export function workingDirFor(spec: GuestFilesystem): string | undefined {
+  const rules = rulesFor(spec);
+  if (accessAt('/tmp', rules) === 'write') return '/tmp';
+  return rules.writable.find((p) => accessAt(p, rules) === 'write');
 }
 
 /** Pyodide's own directories: the standard library and site-packages (/lib), devices, /proc. */
@@ -300,6 +313,7 @@ interface EmFs {
   isDir(mode: number): boolean;
   isFile(mode: number): boolean;
   isLink(mode: number): boolean;
+  chdir(path: string): void;
 }
 
 /**
@@ -325,7 +339,9 @@ export function emscriptenTree(fsObject: unknown): GuestTree {
   const isDir = bind('isDir');
   const isFile = bind('isFile');
   const isLink = bind('isLink');
+  const chdir = bind('chdir');
   return {
+    chdir: (path) => chdir(path),
     lstat(path) {
       let st: EmStat;
       try {
