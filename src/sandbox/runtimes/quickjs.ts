@@ -95,6 +95,13 @@ interface Timer {
 }
 
 /** At most `max` characters, the last one an ellipsis when cut (the wire limits are exact). */
+/** A stack overflow's traceback is thousands of the same frame: keep its top and bottom. */
+export function fewerFrames(traceback: string, head = 40, tail = 5): string {
+  const lines = traceback.split('\n');
+  if (lines.length <= head + tail + 1) return traceback;
+  return [...lines.slice(0, head), `    ... ${lines.length - head - tail} more frames`, ...lines.slice(-tail)].join('\n');
+}
+
 function clip(text: string, max = MAX_TEXT): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
@@ -417,7 +424,7 @@ class QuickJsInstance implements RuntimeInstance {
     // A getter or Proxy trap on the thrown value is guest code: it may have run out the clock.
     if (this.interrupted) return this.stopOutcome();
     if (type === 'InternalError' && message === 'out of memory') return memoryLimitOutcome();
-    const error = { type: clip(type, 200), message: clip(message), ...(traceback ? { traceback: clip(traceback.replace(/\n$/, '')) } : {}) };
+    const error = { type: clip(type, 200), message: clip(message), ...(traceback ? { traceback: clip(fewerFrames(traceback.replace(/\n$/, ''))) } : {}) };
     return { status: 'error', code: ErrorCode.GUEST_ERROR, error, fatal: false };
   }
 

@@ -3,7 +3,7 @@
  * (QuickJS aborts the WebAssembly module when a handle leaks), whatever the code did.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quickjsAdapter, timerDelay } from '../../../src/sandbox/runtimes/quickjs.js';
+import { fewerFrames, quickjsAdapter, timerDelay } from '../../../src/sandbox/runtimes/quickjs.js';
 import type { GuestFetchResult, RunContext } from '../../../src/sandbox/runtimes/types.js';
 
 const control = new Int32Array(new SharedArrayBuffer(8));
@@ -146,5 +146,17 @@ describe('timer delays, as Node reads them', () => {
     ['x', 1],
   ] as Array<[number | string | undefined, number]>)('%s → %s ms', (raw, ms) => {
     expect(timerDelay(raw)).toBe(ms);
+  });
+});
+
+describe('tracebacks', () => {
+  it('a stack overflow keeps its first 40 frames and last 5, and says how many went', () => {
+    const tb = Array.from({ length: 2000 }, (_, i) => `    at f${i} (main.js:1:24)`).join('\n');
+    const lines = fewerFrames(tb).split('\n');
+    expect(lines).toHaveLength(46);
+    expect(lines[0]).toBe('    at f0 (main.js:1:24)');
+    expect(lines[40]).toBe('    ... 1955 more frames');
+    expect(lines[45]).toBe('    at f1999 (main.js:1:24)');
+    expect(fewerFrames('    at a\n    at b')).toBe('    at a\n    at b');
   });
 });
