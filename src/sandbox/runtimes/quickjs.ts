@@ -523,7 +523,16 @@ class QuickJsInstance implements RuntimeInstance {
     try {
       if (ctx.input !== undefined) this.defineInput(ctx.input);
       this.net.beginRun(ctx.fetch !== undefined);
-      const outcome = await this.runCode(code, ctx);
+      let outcome: RunOutcome;
+      try {
+        outcome = await this.runCode(code, ctx);
+      } catch (e) {
+        // The engine's whole memory ran out where the host copies bytes in (a big file read again
+        // and again): the WebAssembly instance traps. That is the memory limit, and the run keeps
+        // its files (they live here, not in the engine); the runtime is discarded.
+        if ((e as Error)?.name !== 'RuntimeError' || !engineMemoryExhausted()) throw e;
+        outcome = memoryLimitOutcome();
+      }
       const files = fs.changes();
       return files.length === 0 ? outcome : { ...outcome, files };
     } finally {
