@@ -11,6 +11,7 @@
 import { newExactString as newExactStringIn, readExactString } from './quickjs-strings.js';
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core';
 import { GuestFsError, type GuestFs } from '../guest-fs.js';
+import { canonicalGuestPath } from '../../protocol/guest-paths.js';
 
 /** Guest-realm helpers from quickjs-intrinsics.ts. */
 export interface FsHelpers {
@@ -20,6 +21,8 @@ export interface FsHelpers {
   toU8: QuickJSHandle;
   /** `(isFile, size, mtimeMs) => stats`. */
   makeStat: QuickJSHandle;
+  /** `(json of [[name, isDirectory]...], parentPath) => Dirent-like objects`. */
+  makeDirents: QuickJSHandle;
   /** `(text) => JSON.parse(text)` with the captured JSON.parse. */
   fromJson: QuickJSHandle;
   /** `(string) => JSON.stringify(string)` with the captured JSON.stringify. */
@@ -276,13 +279,36 @@ export function installFs(
     fsNow().copyFile(a, b, { exclusive });
     return undefined;
   });
-  define('readdirSync', (path) => {
-    const names = fsNow().readdir(str(path, 'path'));
-    const text = vm.newString(JSON.stringify(names));
+  define('readdirSync', (path, options) => {
+    const fs = fsNow();
+    const top = str(path, 'path');
+    const flag = (key: string) => {
+      const h = option(options, key);
+      if (h === undefined) return false;
+      const on = vm.typeof(h) === 'boolean' && vm.dump(h) === true;
+      h.dispose();
+      return on;
+    };
+    const withFileTypes = flag('withFileTypes');
+    // Names relative to `top`; with `recursive`, every descendant (as Node does), depth first.
+    const entries: Array<[string, boolean]> = [];
+    const walk = (dir: string, prefix: string) => {
+      for (const name of fs.readdir(dir)) {
+        const full = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        const isDir = fs.stat(full).kind === 'dir';
+        entries.push([prefix + name, isDir]);
+        if (recursive && isDir) walk(full, `${prefix}${name}/`);
+      }
+    };
+    const recursive = flag('recursive');
+    walk(fs.stat(top).kind === 'dir' ? canonicalGuestPath(top) : top, '');
+    const text = vm.newString(JSON.stringify(withFileTypes ? entries : entries.map(([name]) => name)));
+    const parent = withFileTypes ? newExactString(canonicalGuestPath(top)) : undefined;
     try {
-      return call(helpers.fromJson, text);
+      return parent ? call(helpers.makeDirents, text, parent) : call(helpers.fromJson, text);
     } finally {
       text.dispose();
+      parent?.dispose();
     }
   });
   const stat = (path: QuickJSHandle | undefined, options: QuickJSHandle | undefined) => {
@@ -343,6 +369,12 @@ export function installFs(
     return undefined;
   });
 
+  // Node's fs.constants that these calls understand (access modes, copyFileSync's flags).
+  const constants = vm.newString(JSON.stringify({ F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1, COPYFILE_EXCL: 1, COPYFILE_FICLONE: 2, COPYFILE_FICLONE_FORCE: 4 }));
+  const constantsObj = call(helpers.fromJson, constants);
+  constants.dispose();
+  vm.setProp(fsObj, 'constants', constantsObj);
+  constantsObj.dispose();
   vm.setProp(vm.global, 'fs', fsObj);
   fsObj.dispose();
 }

@@ -161,5 +161,16 @@ export const INTRINSICS_SOURCE = String.raw`(() => {
     size, mtimeMs, mtime: new D(mtimeMs),
     isFile: () => isFile, isDirectory: () => !isFile, isSymbolicLink: () => false,
   });
-  return { toJson, format, TOO_BIG, bytesOf, toU8, makeStat, fromJson, quote };
+  // readdirSync(p, { withFileTypes: true }): Dirent-like entries from [[name, isDirectory], ...] JSON.
+  // Built with defineProperty: a guest may have put setters on Array.prototype's indexes.
+  const defineProperty = O.defineProperty;
+  const makeDirents = (text, parentPath) => {
+    const list = parse(text), out = [];
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i][0], dir = list[i][1];
+      defineProperty(out, i, { value: { name, parentPath, path: parentPath, isFile: () => !dir, isDirectory: () => dir, isSymbolicLink: () => false }, writable: true, enumerable: true, configurable: true });
+    }
+    return out;
+  };
+  return { toJson, format, TOO_BIG, bytesOf, toU8, makeStat, makeDirents, fromJson, quote };
 })()`;

@@ -117,6 +117,7 @@ class QuickJsInstance implements RuntimeInstance {
     bytesOf: QuickJSHandle;
     toU8: QuickJSHandle;
     makeStat: QuickJSHandle;
+    makeDirents: QuickJSHandle;
     fromJson: QuickJSHandle;
     quote: QuickJSHandle;
   };
@@ -191,6 +192,7 @@ class QuickJsInstance implements RuntimeInstance {
       bytesOf: this.context.getProp(obj, 'bytesOf'),
       toU8: this.context.getProp(obj, 'toU8'),
       makeStat: this.context.getProp(obj, 'makeStat'),
+      makeDirents: this.context.getProp(obj, 'makeDirents'),
       fromJson: this.context.getProp(obj, 'fromJson'),
       quote: this.context.getProp(obj, 'quote'),
     };
@@ -624,6 +626,7 @@ class QuickJsInstance implements RuntimeInstance {
     this.helpers.bytesOf.dispose();
     this.helpers.toU8.dispose();
     this.helpers.makeStat.dispose();
+    this.helpers.makeDirents.dispose();
     this.helpers.fromJson.dispose();
     this.helpers.quote.dispose();
     this.context.dispose();

@@ -108,6 +108,23 @@ describe('QuickJS adapter releases every handle', () => {
     inst.dispose();
   });
 
+  it('fs.readdirSync takes withFileTypes and recursive, as Node does; fs.constants exists', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    const files = { initial: [{ path: '/tmp/a/b.txt', data: new Uint8Array(1) }, { path: '/tmp/c.txt', data: new Uint8Array(1) }], writable: ['/tmp'], readonly: [], limits: { quotaBytes: 1 << 20, maxFiles: 10, maxFileBytes: 1 << 16 } };
+    const code = `[
+      fs.readdirSync('/tmp', { withFileTypes: true }).map((d) => [d.name, d.isDirectory(), d.isFile(), d.parentPath]),
+      fs.readdirSync('/tmp', { recursive: true }),
+      fs.readdirSync('/tmp/'),
+      fs.constants.COPYFILE_EXCL,
+    ]`;
+    const outcome = await inst.run(code, ctx({ files }));
+    expect(outcome).toMatchObject({
+      status: 'ok',
+      result: [[['a', true, false, '/tmp'], ['c.txt', false, true, '/tmp']], ['a', 'a/b.txt', 'c.txt'], ['a', 'c.txt'], 1],
+    });
+    inst.dispose();
+  });
+
   it('a cell with top-level await runs once: its output is not repeated', async () => {
     const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
     let out = '';
