@@ -116,27 +116,30 @@ function copyOf(data: Uint8Array): Uint8Array {
 /**
  * The changes from `initial` to `final` under the `writable` prefixes, in the order the front
  * applies them without a spurious quota refusal: deletions, then files that shrank (or kept their
- * size), then files that grew or are new; ties by path. Unchanged files are not reported.
+ * size), then files that grew or are new; ties by path. A file is reported when its bytes differ or
+ * the run wrote it again (`rewritten`: a re-run that saves the same chart returns it again); files
+ * left alone are not.
  */
 export function diffFiles(
   initial: Iterable<GuestFile>,
-  final: Iterable<readonly [string, Uint8Array]>,
+  final: Iterable<readonly [path: string, data: Uint8Array, rewritten?: boolean]>,
   prefixes: { writable: readonly string[]; readonly: readonly string[] },
 ): FileChange[] {
-  const before = new Map<string, Uint8Array>();
-  for (const f of initial) before.set(f.path, f.data);
-  const after = new Map<string, Uint8Array>(final);
+  const before = new Map<string, GuestFile>();
+  for (const f of initial) before.set(f.path, f);
+  const after = new Map<string, { data: Uint8Array; rewritten: boolean }>();
+  for (const [path, data, rewritten] of final) after.set(path, { data, rewritten: rewritten === true });
   const canWrite = (p: string) => accessAt(p, prefixes) === 'write';
   const deletions: FileChange[] = [];
   const writes: Array<{ change: FileChange; growth: number }> = [];
-  for (const [path, old] of before) {
+  for (const path of before.keys()) {
     if (!after.has(path) && canWrite(path)) deletions.push({ path, kind: 'file', deleted: true });
   }
-  for (const [path, data] of after) {
+  for (const [path, { data, rewritten }] of after) {
     const old = before.get(path);
-    if (old !== undefined && sameBytes(old, data)) continue;
+    if (old !== undefined && !rewritten && sameBytes(old.data, data)) continue;
     if (!canWrite(path)) continue;
-    writes.push({ change: { path, kind: 'file', data }, growth: data.byteLength - (old?.byteLength ?? 0) });
+    writes.push({ change: { path, kind: 'file', data }, growth: data.byteLength - (old?.data.byteLength ?? 0) });
   }
   const byPath = (a: FileChange, b: FileChange) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   deletions.sort(byPath);
@@ -147,6 +150,8 @@ export function diffFiles(
 export class GuestFs {
   private readonly files = new Map<string, { data: Uint8Array; mtimeMs: number }>();
   private readonly initial: GuestFile[] = [];
+  /** Paths this run wrote (even with the bytes they had): reported, so a re-made output returns. */
+  private readonly written = new Set<string>();
   /** For each directory with something under it, how many files and made directories lie under it. */
   private readonly dirCounts = new Map<string, number>();
   /** Directories made by the guest, or kept after their last file went (they may be empty). */
@@ -212,7 +217,7 @@ export class GuestFs {
   changes(): FileChange[] {
     return diffFiles(
       this.initial,
-      [...this.files].map(([p, e]) => [p, e.data] as const),
+      [...this.files].map(([p, e]) => [p, e.data, this.written.has(p)] as const),
       this.prefixes,
     );
   }
@@ -244,6 +249,7 @@ export class GuestFs {
     }
     this.checkLimits(p, next.byteLength, syscall);
     this.insert(p, next === data ? copyOf(data) : next, this.now());
+    this.written.add(p);
   }
 
   copyFile(rawFrom: unknown, rawTo: unknown, options?: { exclusive?: boolean }): void {

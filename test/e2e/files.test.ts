@@ -299,10 +299,12 @@ describe('files returned from /output', () => {
     expect(resources).toEqual([
       { type: 'resource', resource: { uri: 'sandbox://report/output/report.csv', mimeType: 'text/csv', text: 'a,b\n1,2\n' } },
     ]);
-    // Unchanged files are not returned again.
-    const again = await js(`fs.writeFileSync('/output/report.csv', 'a,b\\n1,2\\n'); 1`, { session: 'report' });
+    // Files the cell leaves alone are not returned again; one it writes again, even with the same bytes, is.
+    const again = await js(`fs.readFileSync('/output/report.csv', 'utf8'); 1`, { session: 'report' });
     expect(again.structuredContent.files).toEqual([]);
     expect(again.content).toHaveLength(1);
+    const rewritten = await js(`fs.writeFileSync('/output/report.csv', 'a,b\\n1,2\\n'); 1`, { session: 'report' });
+    expect(rewritten.structuredContent.files).toEqual([{ path: '/output/report.csv', size: 8, mimeType: 'text/csv' }]);
   });
 
   it('lists a file over the 1 MiB content cap but leaves it out of the content, with a note naming it', async () => {

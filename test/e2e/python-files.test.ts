@@ -46,6 +46,20 @@ afterAll(async () => {
 });
 
 describe('files in run_python', () => {
+  it('returns an output file a later cell writes again with the same bytes, in both languages', async () => {
+    // A re-run that saves the same chart must show it again; a cell that leaves it alone does not.
+    for (const [tool, write] of [
+      ['run_python', "open('/output/again.txt', 'w').write('same')"],
+      ['run_js', "fs.writeFileSync('/output/again.txt', 'same')"],
+    ] as const) {
+      await srv.call(tool, { code: write, session: 'again' }, { timeout: 120_000 });
+      const again = await srv.call(tool, { code: write, session: 'again' }, { timeout: 120_000 });
+      expect(again.structuredContent.files, tool).toEqual([{ path: '/output/again.txt', size: 4, mimeType: 'text/plain' }]);
+      const untouched = await srv.call(tool, { code: '1', session: 'again' }, { timeout: 120_000 });
+      expect(untouched.structuredContent.files, tool).toEqual([]);
+    }
+  });
+
   it('starts in /tmp: a relative path is a session file, seen by run_js and kept', async () => {
     // Pyodide's own cwd, /home/pyodide, was kept by nothing and counted by no quota.
     const r = await srv.call('run_python', { code: 'import os\nopen("rel.txt", "w").write("relative")\nos.getcwd()', session: 'py-cwd' }, { timeout: 120_000 });
@@ -93,8 +107,8 @@ open('/tmp/scratch.txt', 'w').write('not returned')
       type: 'resource',
       resource: { uri: 'sandbox://py-out/output/table.csv', mimeType: 'text/csv', text: 'a,b\n1,2\n' },
     });
-    // Unchanged files are not returned again.
-    const again = await py(`open('/output/table.csv', 'w').write('a,b\\n1,2\\n')`, { session: 'py-out' });
+    // Files the cell leaves alone are not returned again (one it writes again is: see below).
+    const again = await py(`open('/output/table.csv').read()`, { session: 'py-out' });
     expect(again.structuredContent.files).toEqual([]);
   });
 

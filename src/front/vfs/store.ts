@@ -270,7 +270,12 @@ export class SessionVfs {
     for (const [path, state] of finalState) {
       if (state.deleted) continue;
       const before = this.files.get(path);
-      if (before !== undefined && before.data.equals(state.data)) continue;
+      if (before !== undefined && before.data.equals(state.data)) {
+        // Written again with the same bytes (the runtime reports only what the run wrote): nothing
+        // to store, but the run did make it, so it is returned like any other.
+        result.changed.push({ path, size: state.data.length });
+        continue;
+      }
       try {
         this.put(path, state.data, 'guest');
         result.changed.push({ path, size: state.data.length });

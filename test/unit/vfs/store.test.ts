@@ -302,7 +302,7 @@ describe('SessionVfs.applyGuestChanges (hostile input)', () => {
     expect(r.rejected.map((x) => x.path)).toEqual(['/data/x', '/']);
   });
 
-  it('the last entry for a path is its final state; unchanged content is not a change', () => {
+  it('the last entry for a path is its final state; a file reported with its same content was written again, and is returned', () => {
     const v = vfs();
     v.writeFile('/output/same', Buffer.from('same'), client);
     const r = v.applyGuestChanges([
@@ -312,8 +312,12 @@ describe('SessionVfs.applyGuestChanges (hostile input)', () => {
       file('/output/gone', 'g'),
       { path: '/output/gone', kind: 'file', deleted: true },
     ]);
-    expect(r.changed).toEqual([{ path: '/output/x', size: 2 }]);
+    expect(r.changed).toEqual([
+      { path: '/output/x', size: 2 },
+      { path: '/output/same', size: 4 },
+    ]);
     expect(v.readFile('/output/x')?.toString()).toBe('22');
+    expect(v.readFile('/output/same')?.toString()).toBe('same');
     expect(v.readFile('/output/gone')).toBeUndefined();
   });
 

@@ -32,6 +32,8 @@ export interface TreeEntry {
   kind: 'file' | 'dir' | 'symlink' | 'other';
   size: number;
   nlink: number;
+  /** Last modification (epoch ms), where the tree knows it. */
+  mtimeMs?: number;
 }
 
 /** The filesystem operations the rules need. Paths are absolute; nothing here follows a final symlink. */
@@ -231,7 +233,7 @@ function collect(tree: GuestTree, spec: GuestFilesystem): CollectResult {
   for (const f of spec.initial) {
     const path = tryCanonicalGuestPath(f.path);
     if (path === undefined) continue;
-    if (canWrite(rules, path)) initial.push({ path, data: f.data });
+    if (canWrite(rules, path)) initial.push({ path, data: f.data, ...(f.mtimeMs !== undefined ? { mtimeMs: f.mtimeMs } : {}) });
     else {
       bytes += f.data.byteLength;
       count++;
@@ -281,7 +283,13 @@ function collect(tree: GuestTree, spec: GuestFilesystem): CollectResult {
   }
   if (tooDeep > 0) notes.push(`${tooDeep} director${tooDeep === 1 ? 'y' : 'ies'} nested deeper than ${MAX_PATH_DEPTH} levels ${tooDeep === 1 ? 'was' : 'were'} not kept`);
   // Within the limits: reading every file is bounded by the quota.
-  const final = files.map((p) => [p, tree.read(p)] as const);
+  // Written again (prepareTree stamped each file with the front's mtime): reported even if its bytes are the same.
+  const stamped = new Map(initial.map((f) => [f.path, f.mtimeMs]));
+  const final = files.map((p) => {
+    const was = stamped.get(p);
+    const now = tree.lstat(p)?.mtimeMs;
+    return [p, tree.read(p), was !== undefined && now !== undefined && now !== was] as const;
+  });
   const changes = diffFiles(initial, final, rules);
   // A symlink where a file was: the file is gone (a deletion from diffFiles), and the link is refused.
   odd.sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -296,6 +304,7 @@ interface EmStat {
   mode: number;
   size: number;
   nlink: number;
+  mtime?: unknown;
 }
 
 /** The members of Emscripten's FS object used here. */
@@ -350,7 +359,8 @@ export function emscriptenTree(fsObject: unknown): GuestTree {
         return undefined;
       }
       const kind = isDir(st.mode) ? 'dir' : isFile(st.mode) ? 'file' : isLink(st.mode) ? 'symlink' : 'other';
-      return { kind, size: Number(st.size) || 0, nlink: Number(st.nlink) || 1 };
+      const mtimeMs = st.mtime instanceof Date ? st.mtime.getTime() : typeof st.mtime === 'number' ? st.mtime : undefined;
+      return { kind, size: Number(st.size) || 0, nlink: Number(st.nlink) || 1, ...(mtimeMs !== undefined && Number.isFinite(mtimeMs) ? { mtimeMs } : {}) };
     },
     list(path) {
       return readdir(path).filter((n) => n !== '.' && n !== '..');
