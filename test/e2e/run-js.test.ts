@@ -276,6 +276,15 @@ describe('progress', () => {
     expect(seen[1]!.progress).toBeGreaterThan(seen[0]!.progress);
     expect(seen[0]!.message).toMatch(/running for \d+ s/);
   });
+
+  it('never reports progress past its total (a call that waited behind its session\'s running call)', async () => {
+    const busy = js('const end = Date.now() + 2600; while (Date.now() < end) {} 1', { session: 'prog' });
+    const seen: Array<{ progress: number; total?: number }> = [];
+    await srv.client.callTool({ name: 'run_js', arguments: { code: '2', session: 'prog', timeoutMs: 1000 } }, undefined, { onprogress: (p) => seen.push(p), timeout: 30_000 });
+    await busy;
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    for (const p of seen) if (p.total !== undefined) expect(p.progress).toBeLessThan(p.total);
+  });
 });
 
 describe('the sandbox host', () => {

@@ -19,7 +19,9 @@ export async function withProgress<T>(extra: RequestHandlerExtra<ServerRequest, 
         params: {
           progressToken: token,
           progress: elapsed,
-          ...(timeoutMs !== undefined ? { total: timeoutMs } : {}),
+          // The time limit counts from the guest's first statement, this from the call's arrival (a
+          // queued call waits first): past the limit, the total is no longer known, never exceeded.
+          ...(timeoutMs !== undefined && elapsed < timeoutMs ? { total: timeoutMs } : {}),
           message: `running for ${(elapsed / 1000).toFixed(0)} s`,
         },
       })
