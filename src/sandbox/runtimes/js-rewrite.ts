@@ -12,7 +12,7 @@
  * Line numbers are preserved (everything added goes on the first line or at the very end), so
  * stack traces point at the user's lines.
  */
-import { parse, type Node, type Pattern, type Program, type Statement } from 'acorn';
+import { parse, type Node, type Pattern, type Program, type Statement, type VariableDeclaration } from 'acorn';
 
 interface Edit {
   start: number;
@@ -144,6 +144,23 @@ export function rewriteTopLevelAwait(source: string): string | undefined {
       functionNames.push(stmt.id.name);
     }
   }
+
+  // `var` inside blocks and loops (`for (var i …)`) is a global in a script, but would be the
+  // wrapper's local: the keyword goes, and the names are declared outside with the others.
+  const visit = (node: Node | null | undefined, topLevel: boolean): void => {
+    if (!node) return;
+    if (node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression' || node.type === 'ArrowFunctionExpression' || node.type === 'ClassDeclaration' || node.type === 'ClassExpression') return;
+    if (!topLevel && node.type === 'VariableDeclaration' && (node as VariableDeclaration).kind === 'var') {
+      for (const d of (node as VariableDeclaration).declarations) patternNames(d.id, hoisted);
+      edits.push({ start: node.start, end: node.start + 3, text: '' });
+    }
+    for (const value of Object.values(node)) {
+      if (Array.isArray(value)) {
+        for (const v of value) if (v && typeof v === 'object' && 'type' in v) visit(v as Node, false);
+      } else if (value && typeof value === 'object' && 'type' in value) visit(value as Node, false);
+    }
+  };
+  for (const stmt of body) if (stmt.type !== 'VariableDeclaration') visit(stmt, true);
 
   const last = body[body.length - 1];
   if (last && last.type === 'ExpressionStatement') {

@@ -125,6 +125,13 @@ describe('QuickJS adapter releases every handle', () => {
     inst.dispose();
   });
 
+  it('in an await cell, var inside loops and blocks makes globals, as in a script', async () => {
+    const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
+    await inst.run('for (var i = 0; i < 3; i++) {} if (true) { var y = 7; } for (var k of [5]) {} await 0; [i, y, k]', ctx());
+    expect(await inst.run('[i, y, k, typeof globalThis.i]', ctx())).toMatchObject({ status: 'ok', result: [3, 7, 5, 'number'] });
+    inst.dispose();
+  });
+
   it('a cell with top-level await runs once: its output is not repeated', async () => {
     const inst = await quickjsAdapter.createInstance({ memMb: 64, control });
     let out = '';
