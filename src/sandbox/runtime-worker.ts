@@ -309,12 +309,21 @@ export class RuntimeWorker {
     this.hardStop ??= setTimeout(() => this.hardStopUnlessInHostCall(), this.graceMs);
   }
 
-  /** The backstop: terminate, unless fs work holding the run's files is still going (bounded). */
-  private hardStopUnlessInHostCall(): void {
+  /**
+   * The backstop: terminate, unless fs work holding the run's files is still going (bounded). Once
+   * such work ends, the guest gets one more grace to stop and report, as it had when the stop came.
+   */
+  private hardStopUnlessInHostCall(waitedForHostCall = false): void {
     const waited = Date.now() - (this.stopPostedAt ?? 0);
-    if (this.running && Atomics.load(this.control, CONTROL_IN_HOST_CALL) === 1 && waited < this.graceMs + HOST_CALL_WAIT_MS) {
-      this.hardStop = setTimeout(() => this.hardStopUnlessInHostCall(), RESIGNAL_MS);
-      return;
+    if (this.running && waited < this.graceMs + HOST_CALL_WAIT_MS) {
+      if (Atomics.load(this.control, CONTROL_IN_HOST_CALL) === 1) {
+        this.hardStop = setTimeout(() => this.hardStopUnlessInHostCall(true), RESIGNAL_MS);
+        return;
+      }
+      if (waitedForHostCall) {
+        this.hardStop = setTimeout(() => void this.terminate(), this.graceMs);
+        return;
+      }
     }
     void this.terminate();
   }
