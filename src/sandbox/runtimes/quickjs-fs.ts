@@ -291,17 +291,18 @@ export function installFs(
     };
     const withFileTypes = flag('withFileTypes');
     // Names relative to `top`; with `recursive`, every descendant (as Node does), depth first.
+    const recursive = flag('recursive');
     const entries: Array<[string, boolean]> = [];
-    const walk = (dir: string, prefix: string) => {
-      for (const name of fs.readdir(dir)) {
+    const walk = (dir: string, names: string[], prefix: string) => {
+      for (const name of names) {
         const full = dir === '/' ? `/${name}` : `${dir}/${name}`;
         const isDir = fs.stat(full).kind === 'dir';
         entries.push([prefix + name, isDir]);
-        if (recursive && isDir) walk(full, `${prefix}${name}/`);
+        if (recursive && isDir) walk(full, fs.readdir(full), `${prefix}${name}/`);
       }
     };
-    const recursive = flag('recursive');
-    walk(fs.stat(top).kind === 'dir' ? canonicalGuestPath(top) : top, '');
+    // The first listing checks the path as Node's scandir does (ENOENT, ENOTDIR...).
+    walk(canonicalGuestPath(top), fs.readdir(top), '');
     const text = vm.newString(JSON.stringify(withFileTypes ? entries : entries.map(([name]) => name)));
     const parent = withFileTypes ? newExactString(canonicalGuestPath(top)) : undefined;
     try {
