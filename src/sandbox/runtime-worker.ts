@@ -32,10 +32,10 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 const RESIGNAL_MS = 50;
 /**
  * How much longer than the grace a hard stop waits while the worker does host-side fs work for the
- * guest (CONTROL_IN_HOST_CALL): a 16 MiB file read as hex takes ~1.5 s here, and terminating during
+ * guest (CONTROL_IN_HOST_CALL): a 16 MiB file read as hex takes ~1.5 s here (several under load), and terminating during
  * it would discard every file the run wrote. New fs calls are refused once a stop is posted.
  */
-const HOST_CALL_WAIT_MS = 3000;
+const HOST_CALL_WAIT_MS = 5000;
 /** Native stack of the worker thread; QuickJS and CPython recurse deeply. */
 const WORKER_STACK_MB = 8;
 
