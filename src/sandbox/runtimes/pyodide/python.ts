@@ -434,6 +434,7 @@ class _SandboxImportBlocker(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, _SandboxImportBlocker())
+_loader = None
 for _name in list(sys.modules):
     if _name.partition(".")[0] in _BLOCKED:
         # The loader of a JavaScript module (pyodide_js, pyodide_js._api) keeps the JsProxy it made
