@@ -83,12 +83,15 @@ export const DropMessage = z.strictObject({
 
 // ---- the network path: guest → host → front (the broker decides) → host → guest -------------
 
-const HeaderPairs = z.array(z.tuple([z.string().max(8192), z.string().max(65_536)])).max(200);
+/** What one network message between host and front may carry; the broker keeps its answers within them. */
+export const WIRE_LIMITS = { url: 8192, method: 32, headers: 200, headerName: 8192, headerValue: 65_536, statusText: 1024, message: 4096 } as const;
+
+const HeaderPairs = z.array(z.tuple([z.string().max(WIRE_LIMITS.headerName), z.string().max(WIRE_LIMITS.headerValue)])).max(WIRE_LIMITS.headers);
 
 /** A guest's request as the host passes it on; the front's broker validates every part again. */
 export const FetchRequestWire = z.strictObject({
-  url: z.string().max(8192),
-  method: z.string().max(32),
+  url: z.string().max(WIRE_LIMITS.url),
+  method: z.string().max(WIRE_LIMITS.method),
   headers: HeaderPairs,
   body: Bytes.optional(),
   /** A body over the run's network.maxRequestBodyBytes stays in the sandbox host; only its size travels. */
@@ -103,14 +106,14 @@ export const FetchResultWire = z.union([
     ok: z.literal(true),
     response: z.strictObject({
       status: z.number().int().min(0).max(999),
-      statusText: z.string().max(1024),
+      statusText: z.string().max(WIRE_LIMITS.statusText),
       headers: HeaderPairs,
       body: Bytes,
-      url: z.string().max(8192),
+      url: z.string().max(WIRE_LIMITS.url),
       redirected: z.boolean(),
     }),
   }),
-  z.strictObject({ ok: z.literal(false), code: z.string().max(64), message: z.string().max(4096) }),
+  z.strictObject({ ok: z.literal(false), code: z.string().max(64), message: z.string().max(WIRE_LIMITS.message) }),
 ]);
 export type FetchResultWire = z.infer<typeof FetchResultWire>;
 

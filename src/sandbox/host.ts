@@ -13,6 +13,7 @@ import {
   FrontMessage,
   clipGuestError,
   MAX_REPORTED_FILE_CHANGES,
+  WIRE_LIMITS,
   type FetchResultWire,
   type HostMessage,
   type RunMessage,
@@ -77,12 +78,12 @@ function malformedStub(request: unknown, error: z.ZodError): FetchRequestWire {
   const clip = (v: unknown, max: number, otherwise: string) => (typeof v === 'string' ? v.slice(0, max) : otherwise);
   const field = error.issues[0]?.path[0];
   const why =
-    field === 'url' ? 'the URL is not a string of at most 8192 characters'
-    : field === 'method' ? 'the method is not a string of at most 32 characters'
-    : field === 'headers' ? 'the headers are not at most 200 [name, value] pairs of bounded size'
+    field === 'url' ? `the URL is not a string of at most ${WIRE_LIMITS.url} characters`
+    : field === 'method' ? `the method is not a string of at most ${WIRE_LIMITS.method} characters`
+    : field === 'headers' ? `the headers are not at most ${WIRE_LIMITS.headers} [name, value] pairs of bounded size`
     : field === 'body' ? 'the body is not bytes'
     : 'malformed fetch arguments';
-  return { url: clip(r.url, 8192, ''), method: clip(r.method, 32, ''), headers: [], malformed: why };
+  return { url: clip(r.url, WIRE_LIMITS.url, ''), method: clip(r.method, WIRE_LIMITS.method, ''), headers: [], malformed: why };
 }
 
 /**

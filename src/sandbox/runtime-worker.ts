@@ -315,7 +315,9 @@ export class RuntimeWorker {
    */
   private hardStopUnlessInHostCall(waitedForHostCall = false): void {
     const waited = Date.now() - (this.stopPostedAt ?? 0);
-    if (this.running && waited < this.graceMs + HOST_CALL_WAIT_MS) {
+    // Only run_js's fs sets the flag; a Python worker's slot is never believed (a guest loose in its
+    // realm could set it), and for JavaScript the wait stays bounded whatever the slot says.
+    if (this.running && this.language === 'js' && waited < this.graceMs + HOST_CALL_WAIT_MS) {
       if (Atomics.load(this.control, CONTROL_IN_HOST_CALL) === 1) {
         this.hardStop = setTimeout(() => this.hardStopUnlessInHostCall(true), RESIGNAL_MS);
         return;

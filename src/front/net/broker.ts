@@ -43,6 +43,7 @@ import { fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { NetworkPolicy } from '../policy/network-schema.js';
 import { checkUrl } from './classify.js';
 import { createGuardedAgent, findPolicyRefusal, type LookupFn } from './guarded-agent.js';
+import { WIRE_LIMITS } from '../../protocol/messages.js';
 
 export interface BrokerRequest {
   url: string;
@@ -105,7 +106,7 @@ export interface BrokerFetchOptions {
 }
 
 /** Longest URL accepted from the guest. */
-export const MAX_URL_LENGTH = 8192;
+export const MAX_URL_LENGTH = WIRE_LIMITS.url;
 /** Most request headers accepted from the guest. */
 export const MAX_HEADER_COUNT = 100;
 /** Most bytes of request header names and values together. */
@@ -113,7 +114,7 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 /** Entries kept in `log`; later ones are only counted. */
 export const MAX_LOG_ENTRIES = 1000;
 
-const MAX_METHOD_LENGTH = 32;
+const MAX_METHOD_LENGTH = WIRE_LIMITS.method;
 const MAX_HEADER_NAME_LENGTH = 256;
 const MAX_LOGGED_URL_LENGTH = 2048;
 
@@ -153,18 +154,12 @@ const MAX_DECODED_CODINGS = 5;
 
 type Failure = { ok: false; code: BrokerErrorCode; message: string };
 
-/** What a response may carry into the sandbox (the host refuses more: protocol/messages.ts). */
-const MAX_RESPONSE_HEADERS = 200;
-const MAX_RESPONSE_HEADER_NAME = 8192;
-const MAX_RESPONSE_HEADER_VALUE = 65_536;
-const MAX_STATUS_TEXT_LENGTH = 1024;
-
-/** Why these response headers cannot reach the guest, or undefined. */
+/** Why these response headers cannot reach the guest (the wire's limits), or undefined. */
 function oversizedHeaders(headers: ReadonlyArray<readonly [string, string]>): string | undefined {
-  if (headers.length > MAX_RESPONSE_HEADERS) return `the response has ${headers.length} headers; at most ${MAX_RESPONSE_HEADERS} reach the sandbox`;
-  const big = headers.find(([n, v]) => n.length > MAX_RESPONSE_HEADER_NAME || v.length > MAX_RESPONSE_HEADER_VALUE);
+  if (headers.length > WIRE_LIMITS.headers) return `the response has ${headers.length} headers; at most ${WIRE_LIMITS.headers} reach the sandbox`;
+  const big = headers.find(([n, v]) => n.length > WIRE_LIMITS.headerName || v.length > WIRE_LIMITS.headerValue);
   if (big !== undefined) {
-    return `the response header ${JSON.stringify(big[0].slice(0, 64))} is too large to reach the sandbox (name up to ${MAX_RESPONSE_HEADER_NAME} characters, value up to ${MAX_RESPONSE_HEADER_VALUE})`;
+    return `the response header ${JSON.stringify(big[0].slice(0, 64))} is too large to reach the sandbox (name up to ${WIRE_LIMITS.headerName} characters, value up to ${WIRE_LIMITS.headerValue})`;
   }
   return undefined;
 }
@@ -586,7 +581,7 @@ export class NetworkBroker {
           ok: true,
           response: {
             status: res.status,
-            statusText: res.statusText.slice(0, MAX_STATUS_TEXT_LENGTH),
+            statusText: res.statusText.slice(0, WIRE_LIMITS.statusText),
             headers: outHeaders,
             body: bytes,
             url: url.href,

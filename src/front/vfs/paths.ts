@@ -31,5 +31,10 @@ export type AccessPolicy = Pick<FilesystemPolicy, 'readonly' | 'writable' | 'mou
  * prefixes of their mode ('rw' writable, 'ro' read-only); the deepest prefix decides (`accessAt`).
  */
 export function accessFor(path: string, fsPolicy: AccessPolicy): Access {
-  return accessAt(path, guestPrefixes(fsPolicy));
+  let prefixes = prefixesByPolicy.get(fsPolicy);
+  if (prefixes === undefined) prefixesByPolicy.set(fsPolicy, (prefixes = guestPrefixes(fsPolicy)));
+  return accessAt(path, prefixes);
 }
+
+/** The policy is fixed for the server's life: its prefixes are worked out once, not per file checked. */
+const prefixesByPolicy = new WeakMap<AccessPolicy, { writable: string[]; readonly: string[] }>();

@@ -387,6 +387,25 @@ class QuickJsInstance implements RuntimeInstance {
     return allocated !== null && Number(allocated[1]) >= this.memLimit * NEAR_LIMIT;
   }
 
+  /** A string data property (own or inherited) of a guest object, read exactly; no getter runs. */
+  private dataString(handle: QuickJSHandle, key: string): string | undefined {
+    const vm = this.context;
+    const keyHandle = vm.newString(key);
+    const d = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, handle, keyHandle);
+    keyHandle.dispose();
+    if (d.error) {
+      d.error.dispose();
+      return undefined;
+    }
+    try {
+      return vm.typeof(d.value) === 'string' ? readExactString(vm, this.helpers, d.value) : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      d.value.dispose();
+    }
+  }
+
   private describeError(handle: QuickJSHandle): RunOutcome {
     const vm = this.context;
     const exact = (h: QuickJSHandle): string | undefined => {
@@ -400,18 +419,7 @@ class QuickJsInstance implements RuntimeInstance {
     let message = '';
     let traceback: string | undefined;
     if (vm.typeof(handle) === 'object') {
-      const read = (key: string): string | undefined => {
-        const keyHandle = vm.newString(key);
-        const d = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, handle, keyHandle);
-        keyHandle.dispose();
-        if (d.error) {
-          d.error.dispose();
-          return undefined;
-        }
-        const v = vm.typeof(d.value) === 'string' ? exact(d.value) : undefined;
-        d.value.dispose();
-        return v;
-      };
+      const read = (key: string) => this.dataString(handle, key);
       type = read('name') ?? 'Error';
       message = read('message') ?? '';
       traceback = read('stack');
@@ -485,18 +493,7 @@ class QuickJsInstance implements RuntimeInstance {
 
   /** Read as errors are described: a data property only, so no guest getter runs. */
   private isSyntaxError(error: QuickJSHandle): boolean {
-    const vm = this.context;
-    if (vm.typeof(error) !== 'object') return false;
-    const key = vm.newString('name');
-    const name = vm.callFunction(this.getOwnDescriptorValue, vm.undefined, error, key);
-    key.dispose();
-    if (name.error) {
-      name.error.dispose();
-      return false;
-    }
-    const syntax = vm.typeof(name.value) === 'string' && vm.getString(name.value) === 'SyntaxError';
-    name.value.dispose();
-    return syntax;
+    return this.context.typeof(error) === 'object' && this.dataString(error, 'name') === 'SyntaxError';
   }
 
   /** `globalThis.input` = the value, built in the guest realm from JSON by a pre-captured JSON.parse. */
